@@ -1,0 +1,173 @@
+"""Embedding cache keyed by encoder identity and a hash of the normalised text.
+
+Layout: ``<folder>/<encoder key>/identity.txt`` and shards ``shard-<uuid>.safetensors``, each holding
+``keys`` (n, 16) uint8 — the xxh3-128 of the normalised text — and ``vectors`` (n, dim) float32. A shard is
+written to a temporary file and renamed, so an interrupted run leaves only complete shards; a shard that
+cannot be read is ignored (and counted), never trusted. Another encoder identity is another folder, so a
+different model never gets stale vectors. Many small shards are merged by :meth:`EmbeddingCache.compact`.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import unicodedata
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import xxhash
+from safetensors import SafetensorError
+from safetensors.numpy import load_file, save_file
+
+_SPACES = re.compile(r"\s+")
+KEY_BYTES = 16
+COMPACT_AFTER = 32
+
+
+def normalize_text(text: str) -> str:
+    """The text as it is encoded and hashed: Unicode NFC, whitespace runs collapsed to one space, stripped."""
+    return _SPACES.sub(" ", unicodedata.normalize("NFC", text)).strip()
+
+
+def text_keys(texts: list[str]) -> np.ndarray:
+    """(n, 16) uint8 keys: xxh3-128 digests of the already-normalised texts."""
+    digest = b"".join(xxhash.xxh3_128_digest(t.encode("utf-8", "surrogatepass")) for t in texts)
+    return np.frombuffer(digest, dtype=np.uint8).reshape(len(texts), KEY_BYTES)
+
+
+def encoder_key(identity: str) -> str:
+    return hashlib.sha256(identity.encode()).hexdigest()[:20]
+
+
+@dataclass
+class _Table:
+    rows: dict[bytes, int] = field(default_factory=dict)
+    blocks: list[np.ndarray] = field(default_factory=list)
+    size: int = 0
+    shards: int = 0
+    ignored_shards: int = 0
+    dim: int | None = None
+    _stacked: np.ndarray | None = None
+
+    def vectors(self) -> np.ndarray:
+        if self._stacked is None or self._stacked.shape[0] != self.size:
+            self._stacked = np.concatenate(self.blocks) if self.blocks else np.empty((0, self.dim or 0), np.float32)
+            self.blocks = [self._stacked]
+        return self._stacked
+
+    def add(self, keys: np.ndarray, vectors: np.ndarray) -> None:
+        fresh = []
+        for i, key in enumerate(keys):
+            kb = key.tobytes()
+            if kb not in self.rows:
+                self.rows[kb] = self.size + len(fresh)
+                fresh.append(i)
+        if fresh:
+            self.blocks.append(vectors[fresh])
+            self.size += len(fresh)
+        self.dim = vectors.shape[1]
+
+
+class EmbeddingCache:
+    """Vectors by (encoder identity, text). Loads an encoder's shards on first use."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self._tables: dict[str, _Table] = {}
+
+    def _dir(self, identity: str) -> Path:
+        return self.folder / encoder_key(identity)
+
+    def _table(self, identity: str) -> _Table:
+        if identity in self._tables:
+            return self._tables[identity]
+        table = _Table()
+        folder = self._dir(identity)
+        for shard in sorted(folder.glob("shard-*.safetensors")) if folder.is_dir() else []:
+            try:
+                data = load_file(shard)
+                keys, vectors = data["keys"], data["vectors"]
+                if keys.shape != (vectors.shape[0], KEY_BYTES) or keys.dtype != np.uint8 or vectors.dtype != np.float32:
+                    raise ValueError("unexpected shapes")
+            except (SafetensorError, KeyError, ValueError, OSError):
+                table.ignored_shards += 1
+                continue
+            table.add(keys, vectors)
+            table.shards += 1
+        self._tables[identity] = table
+        return table
+
+    def __len__(self) -> int:
+        return sum(t.size for t in self._tables.values())
+
+    def count(self, identity: str) -> int:
+        return self._table(identity).size
+
+    def lookup(self, identity: str, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Returns (found mask (n,), vectors (n_found, dim)) for the keys that are cached, in key order."""
+        table = self._table(identity)
+        rows = table.rows
+        positions = np.fromiter((rows.get(k, -1) for k in map(bytes, keys)), dtype=np.int64, count=len(keys))
+        found = positions >= 0
+        if not found.any():
+            return found, np.empty((0, table.dim or 0), np.float32)
+        return found, table.vectors()[positions[found]]
+
+    def add(self, identity: str, keys: np.ndarray, vectors: np.ndarray) -> None:
+        """Store vectors (n, dim) float32 under keys (n, 16); written as one new shard, atomically."""
+        if len(keys) == 0:
+            return
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        keys = np.ascontiguousarray(keys, dtype=np.uint8)
+        folder = self._dir(identity)
+        folder.mkdir(parents=True, exist_ok=True)
+        ident_file = folder / "identity.txt"
+        if not ident_file.exists():
+            _atomic_write_bytes(ident_file, identity.encode())
+        self._write_shard(folder, keys, vectors, identity)
+        table = self._table(identity)
+        table.add(keys, vectors)
+        table.shards += 1
+        if table.shards > COMPACT_AFTER:
+            self.compact(identity)
+
+    def _write_shard(self, folder: Path, keys: np.ndarray, vectors: np.ndarray, identity: str) -> Path:
+        target = folder / f"shard-{uuid.uuid4().hex}.safetensors"
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        os.close(fd)
+        try:
+            save_file({"keys": keys, "vectors": vectors}, tmp, metadata={"identity": identity})
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return target
+
+    def compact(self, identity: str) -> None:
+        """Merge an encoder's shards into one (new shard written first, old ones removed after)."""
+        table = self._table(identity)
+        folder = self._dir(identity)
+        old = sorted(folder.glob("shard-*.safetensors"))
+        if len(old) <= 1:
+            return
+        keys = np.zeros((table.size, KEY_BYTES), np.uint8)
+        for kb, row in table.rows.items():
+            keys[row] = np.frombuffer(kb, np.uint8)
+        new = self._write_shard(folder, keys, table.vectors(), identity)
+        for path in old:
+            if path != new:
+                path.unlink(missing_ok=True)
+        table.shards = 1
+
+    def ignored_shards(self, identity: str) -> int:
+        return self._table(identity).ignored_shards
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)

@@ -1,0 +1,58 @@
+"""Entry point: ``likewise <command>``. Library errors become one line on stderr and exit code 2."""
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from likewise import __version__
+from likewise.errors import LikewiseError
+
+
+class LikewiseGroup(click.Group):
+    """Turns the library's errors (bad input, missing extras) into a clean one-line error, no traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except LikewiseError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(2)
+        except KeyboardInterrupt:
+            click.echo("Interrupted; the workspace was left as it was before this command.", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=LikewiseGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="likewise")
+def cli() -> None:
+    """Fine-tune text embeddings from class labels so that, in a similarity search, similar means same class.
+
+    \b
+    Typical flow:
+      likewise datasets                         # bundled real labeled data
+      likewise embed reviews.csv --label-column label
+      likewise info
+    The workspace folder comes from --workspace or $LIKEWISE_WORKSPACE (default ./likewise-workspace).
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def _register() -> None:
+    from likewise.cli import datasets, embed, info
+
+    for module in (embed, info, datasets):
+        module.register(cli)
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="likewise")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

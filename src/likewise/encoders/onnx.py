@@ -1,0 +1,105 @@
+"""The same sentence-transformers model run with ONNX Runtime (extra ``onnx``): exported once, locally."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from likewise.encoders.sentence_transformer import SentenceTransformerEncoder
+from likewise.errors import InputError, MissingExtraError
+
+ONNX_CACHE_ENV = "LIKEWISE_ONNX_CACHE"
+
+
+def onnx_cache_dir() -> Path:
+    """Where exported graphs are kept: ``$LIKEWISE_ONNX_CACHE`` or ``~/.cache/likewise/onnx``."""
+    return Path(os.environ.get(ONNX_CACHE_ENV) or Path.home() / ".cache" / "likewise" / "onnx")
+
+
+class OnnxEncoder(SentenceTransformerEncoder):
+    """Transformer + mean pooling + normalisation exported to ONNX and run with ONNX Runtime on the CPU.
+
+    Gives the same vectors as the PyTorch path (cosine >= 0.9999, checked in tests), so it shares its
+    ``identity`` and its cache entries. Only models with mean pooling are supported.
+    """
+
+    def __init__(self, path: str | Path | None = None, *, threads: int | None = None, batch_size: int = 16) -> None:
+        super().__init__(path, device="cpu", batch_size=batch_size)
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError as exc:
+            raise MissingExtraError("the ONNX encoder", "onnx", "onnxruntime") from exc
+        pooling = self.path / "1_Pooling" / "config.json"
+        if pooling.exists() and '"pooling_mode_mean_tokens": true' not in pooling.read_text():
+            raise InputError(f"{self.path}: the ONNX path supports mean pooling only; use the torch encoder")
+        self.threads = threads
+        self._session = None
+        self._tokenizer = None
+
+    @property
+    def graph_path(self) -> Path:
+        return onnx_cache_dir() / (self.identity.replace(":", "_").replace("/", "_") + ".onnx")
+
+    def _export(self, target: Path) -> None:
+        import torch
+
+        model = self.model
+        hf = model[0].auto_model.eval()
+
+        class Pooled(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.hf = hf
+
+            def forward(self, input_ids, attention_mask):
+                hidden = self.hf(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+                mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # shape: (B, L, 1)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                return torch.nn.functional.normalize(pooled, dim=-1)
+
+        sample = model.tokenizer(["a sample text", "another"], padding=True, return_tensors="pt")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".onnx.tmp")
+        os.close(fd)
+        try:
+            with torch.inference_mode():
+                torch.onnx.export(
+                    Pooled().eval(),
+                    (sample["input_ids"], sample["attention_mask"]),
+                    tmp,
+                    input_names=["input_ids", "attention_mask"],
+                    output_names=["embedding"],
+                    dynamic_axes={"input_ids": {0: "b", 1: "s"}, "attention_mask": {0: "b", 1: "s"}, "embedding": {0: "b"}},
+                    opset_version=17,
+                    dynamo=False,
+                )
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    @property
+    def session(self):
+        if self._session is None:
+            import onnxruntime as ort
+
+            if not self.graph_path.exists():
+                self._export(self.graph_path)
+            options = ort.SessionOptions()
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            if self.threads:
+                options.intra_op_num_threads = self.threads
+            self._session = ort.InferenceSession(str(self.graph_path), options, providers=["CPUExecutionProvider"])
+            self._tokenizer = self.model.tokenizer
+        return self._session
+
+    def embed_batch(self, texts: list[str]) -> np.ndarray:
+        session = self.session
+        enc = self._tokenizer(
+            texts, padding=True, truncation=True, max_length=self.max_tokens or 512, return_tensors="np"
+        )
+        self.count_truncated(enc["attention_mask"].sum(axis=1).tolist())
+        feeds = {"input_ids": enc["input_ids"].astype(np.int64), "attention_mask": enc["attention_mask"].astype(np.int64)}
+        return session.run(None, feeds)[0]

@@ -1,0 +1,30 @@
+"""Shared fixtures: a fast deterministic encoder for most tests, the real offline MiniLM loaded once."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture
+def hashing_encoder():
+    from likewise.encoders import HashingEncoder
+
+    return HashingEncoder(dim=64)
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """The real all-MiniLM-L6-v2 (torch runtime, CPU), loaded once per test session."""
+    from likewise.encoders import SentenceTransformerEncoder
+
+    return SentenceTransformerEncoder(device="cpu")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_onnx_cache(tmp_path_factory, monkeypatch):
+    """Exported ONNX graphs go to one per-session folder, never the user's home."""
+    monkeypatch.setenv("LIKEWISE_ONNX_CACHE", str(tmp_path_factory.getbasetemp() / "onnx-cache"))
