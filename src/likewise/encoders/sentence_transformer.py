@@ -83,7 +83,8 @@ class SentenceTransformerEncoder(Encoder):
         model = self.model
         features = model.tokenize(texts)
         self.count_truncated(features["attention_mask"].sum(dim=1).tolist())
-        features = {name: value.to(self.device) for name, value in features.items()}
+        features = {name: value.to(self.device) if isinstance(value, torch.Tensor) else value
+                    for name, value in features.items()}
         with torch.inference_mode():
             vectors = model.forward(features)["sentence_embedding"]
         return vectors.float().cpu().numpy()

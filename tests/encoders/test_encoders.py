@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from likewise.encoders import HashingEncoder, UserVectors, get_encoder
+from likewise.encoders.device import resolve_device
+from likewise.errors import InputError
+
+TEXTS = [
+    "The central bank raised interest rates again to fight inflation.",
+    "The striker scored twice in the second half to win the cup final.",
+    "A new smartphone chip promises longer battery life.",
+    "Parliament voted on the budget late on Tuesday night.",
+    "",
+    "Short",
+    "word " * 400,  # past the 256-token window
+]
+
+
+def test_hashing_encoder_deterministic_and_normalised():
+    a = HashingEncoder(dim=64).embed(TEXTS)
+    b = HashingEncoder(dim=64).embed(list(reversed(TEXTS)))[::-1]
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+
+
+def test_unknown_model_and_runtime_fail_clearly(tmp_path):
+    with pytest.raises(InputError, match="unknown model"):
+        get_encoder("no-such-model")
+    with pytest.raises(InputError, match="unknown runtime"):
+        get_encoder("default", runtime="tpu")
+    with pytest.raises(InputError, match="not a sentence-transformers model folder"):
+        get_encoder(tmp_path)
+
+
+def test_device_override():
+    assert resolve_device("cpu") == "cpu"
+    with pytest.raises(InputError, match="unknown device"):
+        resolve_device("gpu0")
+
+
+@pytest.mark.slow
+def test_minilm_matches_sentence_transformers_encode(minilm):
+    reference = minilm.model.encode(TEXTS, normalize_embeddings=True, convert_to_numpy=True)
+    ours = minilm.embed(TEXTS)
+    assert ours.shape == (len(TEXTS), 384) and ours.dtype == np.float32
+    assert float((ours * reference).sum(axis=1).min()) >= 0.9999
+    # meaning, not only shapes: the two finance/politics sentences are closer to each other than to sport
+    sims = ours @ ours.T
+    assert sims[0, 3] > sims[0, 1]
+    assert minilm.truncated >= 1  # the 400-word text filled the window
+
+
+@pytest.mark.slow
+def test_onnx_runtime_gives_the_same_vectors(minilm):
+    pytest.importorskip("onnxruntime")
+    onnx = get_encoder("default", runtime="onnx")
+    assert onnx.identity == minilm.identity  # same model, same cache entries
+    a = onnx.embed(TEXTS)
+    b = minilm.embed(TEXTS)
+    assert float((a * b).sum(axis=1).min()) >= 0.9999
+    assert onnx.graph_path.exists()
+
+
+def test_user_vectors_npy_by_row(tmp_path):
+    vectors = np.random.default_rng(0).normal(size=(4, 8)).astype(np.float32)
+    np.save(tmp_path / "v.npy", vectors)
+    enc = UserVectors(tmp_path / "v.npy")
+    out = enc.embed_records(list("abcd"), ["x"] * 4)
+    np.testing.assert_allclose(out, vectors / np.linalg.norm(vectors, axis=1, keepdims=True), atol=1e-6)
+    assert not enc.cacheable and enc.dim == 8
+    with pytest.raises(InputError, match="has 4 vectors but there are 5 records"):
+        enc.embed_records(list("abcde"), ["x"] * 5)
+    with pytest.raises(InputError, match="cannot embed new texts"):
+        enc.embed(["new text"])
+
+
+def test_user_vectors_parquet_by_id(tmp_path):
+    frame = pd.DataFrame({"id": ["b", "a", "c"], "vector": [[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]})
+    frame.to_parquet(tmp_path / "v.parquet")
+    enc = UserVectors(tmp_path / "v.parquet")
+    out = enc.embed_records(["a", "b"], ["", ""])
+    np.testing.assert_allclose(out, [[1.0, 0.0], [0.0, 1.0]])
+    with pytest.raises(InputError, match=r"1 of 2 records have no vector .*'zz'"):
+        enc.embed_records(["a", "zz"], ["", ""])
+
+
+def test_user_vectors_jsonl_wrong_dimension_rows(tmp_path):
+    path = tmp_path / "v.jsonl"
+    path.write_text('{"id": "a", "vector": [1, 2, 3]}\n{"id": "b", "vector": [1, 2]}\n')
+    with pytest.raises(InputError, match="different lengths"):
+        UserVectors(path)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_user_vectors_nan_inf_refused(tmp_path, bad):
+    vectors = np.ones((3, 4), dtype=np.float32)
+    vectors[1, 2] = bad
+    np.save(tmp_path / "v.npy", vectors)
+    with pytest.raises(InputError, match=r"1 vectors contain NaN or inf \(rows \[1\]\)"):
+        UserVectors(tmp_path / "v.npy").embed_records(list("abc"), ["x"] * 3)
+
+
+def test_user_vectors_missing_column_and_pickled_npy(tmp_path):
+    pd.DataFrame({"id": ["a"], "emb": [[1.0]]}).to_parquet(tmp_path / "v.parquet")
+    with pytest.raises(InputError, match="no column 'vector'"):
+        UserVectors(tmp_path / "v.parquet")
+    np.save(tmp_path / "obj.npy", np.array([{"x": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(InputError, match="not a plain numeric"):
+        UserVectors(tmp_path / "obj.npy")
