@@ -17,6 +17,8 @@ class LoadSummary:
     ``conflicts``: records whose manual labels disagree (kept, unlabeled).
     ``empty_texts``: records whose text was empty or missing (dropped).
     ``truncated_texts``: texts longer than the reader's limit, cut (see ``records.MAX_TEXT_CHARS``).
+    ``missing_labels``: records without a label (no label given, or no label column at all), kept.
+    Every kept record is in exactly one of: labeled, missing_labels, dropped_by_confidence, conflicts.
     """
 
     source: str = ""
@@ -31,6 +33,14 @@ class LoadSummary:
     missing_labels: int = 0
     truncated_texts: int = 0
     generated_ids: bool = False
+    # how the records were read (filled by ``records.load_records``; defaults for datasets built in code)
+    format: str = ""
+    text_columns: list[str] = field(default_factory=list)
+    label_column: str | None = None
+    id_column: str | None = None
+    refinery_task: str | None = None
+    confidence_threshold: float | None = None
+    max_text_chars: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
