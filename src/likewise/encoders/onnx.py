@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from likewise.encoders.sentence_transformer import SentenceTransformerEncoder
-from likewise.errors import InputError, MissingExtraError
+from likewise.errors import InputError
 
 ONNX_CACHE_ENV = "LIKEWISE_ONNX_CACHE"
 
@@ -25,18 +25,27 @@ class OnnxEncoder(SentenceTransformerEncoder):
     ``identity`` and its cache entries. Only models with mean pooling are supported.
     """
 
-    def __init__(self, path: str | Path | None = None, *, threads: int | None = None, batch_size: int = 16) -> None:
+    def __init__(self, path: str | Path | None = None, *, threads: int | None = None, batch_size: int = 8) -> None:
         super().__init__(path, device="cpu", batch_size=batch_size)
         try:
             import onnxruntime  # noqa: F401
         except ImportError as exc:
-            raise MissingExtraError("the ONNX encoder", "onnx", "onnxruntime") from exc
+            raise InputError("the ONNX runtime needs `pip install onnxruntime onnx`; or use --runtime torch") from exc
         pooling = self.path / "1_Pooling" / "config.json"
         if pooling.exists() and '"pooling_mode_mean_tokens": true' not in pooling.read_text():
             raise InputError(f"{self.path}: the ONNX path supports mean pooling only; use the torch encoder")
         self.threads = threads
         self._session = None
         self._tokenizer = None
+
+    def _read_dim(self) -> int:
+        """From the configs, without loading the PyTorch weights (only the one-time export needs them)."""
+        import json
+
+        modules = json.loads((self.path / "modules.json").read_text()) if (self.path / "modules.json").exists() else []
+        if any("Dense" in m.get("type", "") for m in modules):
+            raise InputError(f"{self.path}: the ONNX path supports transformer + mean pooling only; use --runtime torch")
+        return int(json.loads((self.path / "config.json").read_text())["hidden_size"])
 
     @property
     def graph_path(self) -> Path:
@@ -92,7 +101,9 @@ class OnnxEncoder(SentenceTransformerEncoder):
             if self.threads:
                 options.intra_op_num_threads = self.threads
             self._session = ort.InferenceSession(str(self.graph_path), options, providers=["CPUExecutionProvider"])
-            self._tokenizer = self.model.tokenizer
+            from transformers import AutoTokenizer
+
+            self._tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
         return self._session
 
     def embed_batch(self, texts: list[str]) -> np.ndarray:

