@@ -21,7 +21,7 @@ def datasets_group(ctx: click.Context, as_json: bool) -> None:
         return
     from likewise.datasets import DATASETS
 
-    rows = [info.to_dict() if hasattr(info, "to_dict") else dict(info.__dict__) for info in DATASETS.values()]
+    rows = [{k: v for k, v in vars(info).items() if not callable(v)} for info in DATASETS.values()]
     if wants_json(as_json):
         print_json(rows)
         return

@@ -65,7 +65,7 @@ def _cell(value: Any) -> str:
 def note(message: str, *, quiet: bool = False) -> None:
     """A line for people on stderr (never mixed into JSON on stdout)."""
     if not quiet:
-        stderr.print(message, highlight=False)
+        stderr.print(message, highlight=False, soft_wrap=True)
 
 
 @contextmanager
