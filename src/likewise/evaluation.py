@@ -1,0 +1,255 @@
+"""Held-out evaluation: splits by seed, label budgets, methods compared on records training never saw.
+
+Protocol (the same everywhere: ``likewise evaluate``, ``likewise demo``, ``bench/quality.py``, the report):
+
+1. The labeled records are split, stratified by class, into a training pool and a held-out test set
+   (``test_size``, default 40%) by ``seed``.
+2. A label budget ``b`` draws ``b`` records from the training pool, stratified, at least 2 per class (the
+   minimum for similarity learning); ``"all"`` takes the whole pool.
+3. Each method is fitted on the budget only and applied to the test records; retrieval metrics
+   (:func:`likewise.metrics.evaluate`) are computed among the test records (every test record is a query and
+   a candidate, itself excluded), plus the accuracy of a logistic regression trained on the budget's
+   vectors and scored on the test records. Training records are never scored.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from likewise.errors import InputError
+from likewise.progress import Progress, no_progress
+
+DEFAULT_BUDGETS: tuple[int | str, ...] = (25, 50, 100, 250, "all")
+MIN_PER_CLASS = 2
+
+
+# -- splits and budgets ---------------------------------------------------------------------------------------
+def labeled_arrays(labels: Sequence[Hashable | None]) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of labeled records and their labels as strings (None/NaN/"" mean unlabeled)."""
+    keep = [i for i, lab in enumerate(labels) if lab is not None and lab == lab and str(lab) != ""]
+    return np.asarray(keep, dtype=np.int64), np.asarray([str(labels[i]) for i in keep], dtype=object)
+
+
+def check_labels(y: np.ndarray, *, what: str = "labeled records") -> None:
+    """Refuse label sets similarity learning cannot use, naming the classes and the fix."""
+    if len(y) == 0:
+        raise InputError(f"no {what}: pass --label-column (or label some records) before tuning or evaluating")
+    classes, counts = np.unique(y, return_counts=True)
+    if len(classes) < 2:
+        raise InputError(
+            f"all {len(y)} {what} are in one class ({classes[0]}); similarity learning needs at least 2 classes"
+        )
+    single = classes[counts < MIN_PER_CLASS]
+    if len(single):
+        names = ", ".join(map(str, single[:10])) + (", ..." if len(single) > 10 else "")
+        raise InputError(
+            f"{len(single)} class{'es have' if len(single) > 1 else ' has'} only 1 labeled record ({names}); "
+            f"similarity learning needs at least {MIN_PER_CLASS} per class: label more or drop those classes"
+        )
+
+
+def holdout_split(y: np.ndarray, *, test_size: float = 0.4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified (train_pool, test) positions into ``y``; each class keeps at least 2 records on each side."""
+    from sklearn.model_selection import train_test_split
+
+    check_labels(y)
+    classes, counts = np.unique(y, return_counts=True)
+    small = classes[counts < 2 * MIN_PER_CLASS]
+    if len(small):
+        raise InputError(
+            f"{len(small)} class(es) have fewer than {2 * MIN_PER_CLASS} labeled records ({', '.join(map(str, small[:10]))}); "
+            "a held-out evaluation needs 2 to train on and 2 to score per class"
+        )
+    if not 0 < test_size < 1:
+        raise InputError(f"test size must be between 0 and 1, got {test_size}")
+    positions = np.arange(len(y))
+    train, test = train_test_split(positions, test_size=test_size, random_state=seed, stratify=y)
+    return np.sort(train), np.sort(test)
+
+
+def sample_budget(y: np.ndarray, pool: np.ndarray, budget: int | str, *, seed: int = 0) -> np.ndarray:
+    """``budget`` positions from ``pool`` (positions into ``y``), stratified, at least 2 per class.
+
+    Classes get ``max(2, round(budget * share))`` records, trimmed from the largest classes to hit the
+    budget exactly; ``"all"`` returns the pool.
+    """
+    if budget == "all":
+        return np.sort(pool)
+    budget = int(budget)
+    classes, counts = np.unique(y[pool], return_counts=True)
+    if budget < MIN_PER_CLASS * len(classes):
+        raise InputError(
+            f"a budget of {budget} labeled records is too small for {len(classes)} classes; "
+            f"use at least {MIN_PER_CLASS * len(classes)} ({MIN_PER_CLASS} per class)"
+        )
+    if budget >= len(pool):
+        return np.sort(pool)
+    rng = np.random.default_rng(seed)
+    share = counts / counts.sum()
+    take = np.maximum(MIN_PER_CLASS, np.round(budget * share).astype(int))
+    take = np.minimum(take, counts)
+    while take.sum() > budget:
+        i = int(np.argmax(np.where(take > MIN_PER_CLASS, take, -1)))
+        take[i] -= 1
+    while take.sum() < budget:
+        room = counts - take
+        i = int(np.argmax(np.where(room > 0, share * budget - take, -np.inf)))
+        take[i] += 1
+    chosen = [rng.choice(pool[y[pool] == c], size=t, replace=False) for c, t in zip(classes, take)]
+    return np.sort(np.concatenate(chosen))
+
+
+# -- methods ----------------------------------------------------------------------------------------------------
+FitApply = Callable[[np.ndarray, np.ndarray, np.ndarray, int, int], np.ndarray]
+"""(X_train, y_train, X_apply, seed, k) -> vectors for X_apply."""
+
+
+def _raw(X_train: np.ndarray, y_train: np.ndarray, X_apply: np.ndarray, seed: int, k: int) -> np.ndarray:
+    return X_apply
+
+
+def _tuner(**overrides: Any) -> FitApply:
+    def fit_apply(X_train: np.ndarray, y_train: np.ndarray, X_apply: np.ndarray, seed: int, k: int) -> np.ndarray:
+        from likewise.tuning import Tuner
+
+        kwargs = {"seed": seed, "k": k, **overrides}
+        return Tuner(**kwargs).fit(X_train, y_train).transform(X_apply)
+
+    return fit_apply
+
+
+def _reference(X_train: np.ndarray, y_train: np.ndarray, X_apply: np.ndarray, seed: int, k: int) -> np.ndarray:
+    from likewise.tuning import REFERENCE_RECIPE
+
+    return _tuner(**{**REFERENCE_RECIPE, "force": True})(X_train, y_train, X_apply, seed, k)
+
+
+def _lda(X_train: np.ndarray, y_train: np.ndarray, X_apply: np.ndarray, seed: int, k: int) -> np.ndarray:
+    from likewise.tuning import lda_baseline
+
+    return lda_baseline(X_train, y_train, X_apply)
+
+
+METHODS: dict[str, tuple[str, FitApply]] = {
+    "raw": ("the pretrained vectors, untouched", _raw),
+    "reference": ("the reference recipe: skip head, batch-hard triplet (cosine, margin 0.5), Adam 1e-3", _reference),
+    "lda": ("scikit-learn LinearDiscriminantAnalysis projection", _lda),
+    "likewise": ("likewise's default Tuner()", _tuner()),
+}
+
+
+def get_method(name: str) -> FitApply:
+    if name not in METHODS:
+        raise InputError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
+    return METHODS[name][1]
+
+
+# -- running -----------------------------------------------------------------------------------------------------
+@dataclass
+class EvalRow:
+    """One (method, budget, seed) cell: metrics on the held-out test records."""
+
+    method: str
+    budget: int | str
+    seed: int
+    train_records: int
+    test_records: int
+    k: int
+    metrics: dict[str, float]
+    seconds: float
+
+
+@dataclass
+class EvaluationResult:
+    rows: list[EvalRow] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> list[dict[str, Any]]:
+        """Mean, min, max and standard deviation of every metric per (method, budget), over seeds."""
+        cells: dict[tuple[str, str], list[EvalRow]] = {}
+        for row in self.rows:
+            cells.setdefault((row.method, str(row.budget)), []).append(row)
+        out = []
+        for (method, budget), rows in cells.items():
+            entry: dict[str, Any] = {"method": method, "budget": budget, "seeds": len(rows),
+                                     "train_records": int(np.mean([r.train_records for r in rows])),
+                                     "seconds": float(np.mean([r.seconds for r in rows]))}
+            for metric in rows[0].metrics:
+                values = np.array([r.metrics[metric] for r in rows], dtype=float)
+                entry[metric] = {"mean": float(values.mean()), "min": float(values.min()),
+                                 "max": float(values.max()), "std": float(values.std())}
+            out.append(entry)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"config": self.config, "summary": self.summary(), "rows": [asdict(r) for r in self.rows]}
+
+
+def logistic_accuracy(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_test: np.ndarray) -> float:
+    """Accuracy on the test records of a scikit-learn logistic regression fitted on the training records."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(max_iter=2000)
+    model.fit(X_train, y_train)
+    return float((model.predict(X_test) == y_test).mean())
+
+
+def evaluate_methods(
+    X: np.ndarray,
+    labels: Sequence[Hashable | None],
+    *,
+    methods: Sequence[str] = ("raw", "reference", "lda", "likewise"),
+    budgets: Sequence[int | str] = DEFAULT_BUDGETS,
+    seeds: Sequence[int] = (0, 1, 2),
+    k: int = 100,
+    test_size: float = 0.4,
+    metric_names: Sequence[str] | None = None,
+    with_classifier: bool = True,
+    progress: Progress = no_progress,
+) -> EvaluationResult:
+    """Every method x budget x seed, fitted on the budget, scored on the held-out test records.
+
+    ``X`` holds one vector per record (unlabeled records are ignored here); ``k`` is capped at the number of
+    test records minus one. Budgets larger than the training pool are skipped (``"all"`` covers them).
+    """
+    from likewise.metrics import evaluate as retrieval_metrics
+
+    X = np.asarray(X, dtype=np.float32)
+    if X.ndim != 2 or X.shape[0] != len(labels):
+        raise InputError(f"{X.shape[0] if X.ndim else 0} vectors for {len(labels)} labels; they must match")
+    for name in methods:
+        get_method(name)
+    positions, y = labeled_arrays(labels)
+    check_labels(y)
+    result = EvaluationResult(config={"methods": list(methods), "budgets": [str(b) for b in budgets],
+                                      "seeds": list(seeds), "k": k, "test_size": test_size,
+                                      "labeled_records": int(len(y))})
+    total = len(seeds) * len(budgets) * len(methods)
+    done = 0
+    for seed in seeds:
+        pool, test = holdout_split(y, test_size=test_size, seed=seed)
+        X_test, y_test = X[positions[test]], y[test]
+        k_eff = min(k, len(test) - 1)
+        for budget in budgets:
+            if budget != "all" and int(budget) >= len(pool):
+                done += len(methods)
+                continue
+            train = sample_budget(y, pool, budget, seed=seed)
+            X_train, y_train = X[positions[train]], y[train]
+            for name in methods:
+                start = time.perf_counter()
+                fit_apply = get_method(name)
+                Z = fit_apply(X_train, y_train, np.concatenate([X_train, X_test]), seed, k_eff)
+                seconds = time.perf_counter() - start
+                Z_train, Z_test = Z[: len(train)], Z[len(train):]
+                metrics = retrieval_metrics(Z_test, y_test, k_eff, metrics=metric_names)
+                if with_classifier:
+                    metrics["logreg_accuracy"] = logistic_accuracy(Z_train, y_train, Z_test, y_test)
+                result.rows.append(EvalRow(name, budget, seed, len(train), len(test), k_eff, metrics, seconds))
+                done += 1
+                progress(done, total, f"evaluating {name}, budget {budget}, seed {seed}")
+    return result
