@@ -150,8 +150,8 @@ def dataset_info(name: str) -> DatasetInfo:
     """The registry entry for ``name``, or an :class:`InputError` listing the bundled datasets."""
     if name in DATASETS:
         return DATASETS[name]
-    close = difflib.get_close_matches(name, list(DATASETS), n=1)
-    hint = f"did you mean '{close[0]}'? " if close else ""
+    close = [n for n in DATASETS if n.startswith(name.lower())] or difflib.get_close_matches(name, list(DATASETS), n=1)
+    hint = f"did you mean '{close[0]}'? " if close and name else ""
     raise InputError(f"no bundled dataset '{name}'; {hint}available: {', '.join(DATASETS)}")
 
 

@@ -50,7 +50,7 @@ def decode_utf8(data: bytes, name: str) -> str:
         raise InputError(
             f"{name} is not valid UTF-8: byte 0x{data[exc.start]:02x} at byte offset {exc.start} "
             f"(line {line}, column {column}) cannot be decoded; re-save the file as UTF-8 "
-            f"(for example: iconv -f latin1 -t utf-8 in.csv > out.csv)"
+            f"(for example: iconv -f cp1252 -t utf-8 in.csv > out.csv)"
         ) from exc
 
 
