@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from record_fixtures import TICKETS, WRITABLE
@@ -149,7 +148,7 @@ def test_threshold_is_strict_and_configurable(write) -> None:
 def test_huge_text_is_truncated_and_counted_not_rejected(tmp_path: Path) -> None:
     huge = "lorem ipsum " * (50_000_000 // 12)  # one ~50 MB text
     path = tmp_path / "huge.csv"
-    pd.DataFrame({"id": ["big", "small"], "text": [huge, "short review"], "label": ["a", "b"]}).to_csv(path, index=False)
+    path.write_text(f"id,text,label\nbig,{huge},a\nsmall,short review,b\n", encoding="utf-8")
     data = load_records(path, max_text_chars=100_000)
     assert [len(t) for t in data.texts] == [100_000, len("short review")]
     assert data.texts[0] == huge.strip()[:100_000]

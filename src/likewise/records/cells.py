@@ -37,6 +37,9 @@ def scalar_text(value: Any) -> str:
 
     Raises ``TypeError`` for lists and objects (the caller names the record).
     """
+    if type(value) is str:  # the common case first: every cell of a delimited file
+        text = value.strip()
+        return text.split(".", 1)[0] if "." in text and _INTEGRAL_FLOAT.fullmatch(text) else text
     if is_missing(value):
         return ""
     if _is_sequence(value):
@@ -61,6 +64,8 @@ def label_value(value: Any) -> str | None:
 
 def text_value(value: Any) -> str:
     """The text in a cell, stripped; missing becomes ``""``. Numbers are kept as written."""
+    if type(value) is str:
+        return value.strip()
     if is_missing(value):
         return ""
     if _is_sequence(value):
@@ -73,6 +78,8 @@ def confidence_value(value: Any, where: str, column: str) -> float:
 
     ``where`` names the record in the error message ("record 3 (id 'a7')").
     """
+    if type(value) is float and 0.0 <= value <= 1.0:  # the common case: a number from JSON or Parquet
+        return value
     if is_missing(value) or (isinstance(value, str) and value.strip() in MISSING_LABEL_STRINGS):
         return math.nan
     try:

@@ -38,15 +38,21 @@ class RecordLabel:
 
     @classmethod
     def missing(cls) -> RecordLabel:
-        return cls(None, math.nan, "", MISSING)
+        return _MISSING
 
     @classmethod
     def dropped(cls) -> RecordLabel:
-        return cls(None, math.nan, "", DROPPED)
+        return _DROPPED
 
     @classmethod
     def conflict(cls) -> RecordLabel:
-        return cls(None, math.nan, "", CONFLICT)
+        return _CONFLICT
+
+
+# unlabeled outcomes carry no data, so one shared (frozen) instance of each serves every record
+_MISSING = RecordLabel(None, math.nan, "", MISSING)
+_DROPPED = RecordLabel(None, math.nan, "", DROPPED)
+_CONFLICT = RecordLabel(None, math.nan, "", CONFLICT)
 
 
 @dataclass

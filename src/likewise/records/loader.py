@@ -59,7 +59,7 @@ def load_records(
     if format is not None:
         check_format_name(format)
     raw = read_source(path)
-    if not raw.data.strip():
+    if not raw.data or raw.data.isspace():
         raise InputError(f"{raw.name} is empty ({len(raw.data)} bytes); it needs a header row and records")
     if format is None:
         format = sniff_format(raw.data) if raw.name == "<stdin>" else detect_format(path)
