@@ -176,7 +176,8 @@ def export_dataset(name: str, path: str | Path) -> Path:
     handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-            frame.to_csv(out, index=False)
+            # CRLF line ends (RFC 4180) make pandas quote any text holding a bare "\r" as well as "\n"
+            frame.to_csv(out, index=False, lineterminator="\r\n")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

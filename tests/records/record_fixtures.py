@@ -24,12 +24,16 @@ WRITABLE = ("csv", "tsv", "jsonl", "json", "parquet")
 EXTENSIONS = {"csv": ".csv", "tsv": ".tsv", "jsonl": ".jsonl", "json": ".json", "parquet": ".parquet"}
 
 
-def write_rows(path: Path, rows: list[dict], fmt: str) -> Path:
-    """Write ``rows`` to ``path`` the way common tools do (pandas for delimited files, json for JSON)."""
+def write_rows(path: Path, rows: list[dict], fmt: str, line_end: str = "\n") -> Path:
+    """Write ``rows`` to ``path`` the way common tools do (pandas for delimited files, json for JSON).
+
+    pandas quotes a field only for the characters of its line ending: with the default "\n" a bare "\r" in a
+    text is written unquoted (and reads back as a line break); ``line_end="\r\n"`` quotes it.
+    """
     if fmt == "csv":
-        pd.DataFrame(rows).to_csv(path, index=False)
+        pd.DataFrame(rows).to_csv(path, index=False, lineterminator=line_end)
     elif fmt == "tsv":
-        pd.DataFrame(rows).to_csv(path, index=False, sep="\t")
+        pd.DataFrame(rows).to_csv(path, index=False, sep="\t", lineterminator=line_end)
     elif fmt == "jsonl":
         path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     elif fmt in ("json", "refinery"):

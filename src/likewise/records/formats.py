@@ -125,7 +125,8 @@ def parse_jsonl(data: bytes, name: str) -> pd.DataFrame:
     text = decode_utf8(data, name)
     items: list[object] = []
     lines: list[int] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # split on "\n" only: str.splitlines would also split inside texts at U+2028, U+0085 and the like
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
