@@ -1,0 +1,157 @@
+"""Approximate cosine search with an HNSW graph (``hnswlib``, extra ``ann``), chosen explicitly, never implied.
+
+:class:`HNSWIndex` keeps the records in an :class:`~likewise.index.exact.ExactIndex` (vectors, payloads,
+persistence) and a graph over the same vectors for fast queries. :meth:`HNSWIndex.measure_recall` compares
+it with exact search on a sample, so the speed/recall trade-off is a number, not a guess.
+
+Tuning: ``M`` (graph degree) and ``ef_construction`` fix the graph; ``ef`` (candidates kept while
+searching, at least k) trades speed for recall per query. bench/results_backends.md has measured values.
+
+Filters: the graph search skips records that fail the filter. When a filter is so narrow that the graph
+cannot find k matches, those queries are answered exactly over the matching records instead (an exact
+answer is never worse). Deleted records are masked in the graph; re-adding an id reuses its graph node.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from likewise.errors import InputError, MissingExtraError
+from likewise.index.base import Filter, Hit, Index, Payload, rank_hits
+from likewise.index.exact import ExactIndex
+from likewise.progress import Progress, no_progress
+
+
+def _hnswlib():
+    try:
+        import hnswlib
+    except ImportError as exc:
+        raise MissingExtraError("HNSW approximate search", "ann", "hnswlib") from exc
+    return hnswlib
+
+
+@dataclass(frozen=True)
+class RecallReport:
+    """Recall@k of the approximate index against exact search on ``sample`` stored records as queries.
+
+    ``recall`` is the mean fraction of the exact top-k found (tie-aware: a hit scoring at least the exact
+    k-th score counts), in [0, 1], higher is better.
+    """
+
+    k: int
+    sample: int
+    recall: float
+    ef: int
+    M: int
+
+
+class HNSWIndex(Index):
+    """Approximate nearest neighbours with hnswlib, same interface as :class:`ExactIndex`."""
+
+    def __init__(
+        self,
+        dimension: int,
+        *,
+        encoder_id: str,
+        vector_kind: str = "raw",
+        M: int = 32,
+        ef_construction: int = 200,
+        ef: int = 200,
+        seed: int = 0,
+        num_threads: int = -1,
+    ) -> None:
+        super().__init__(dimension, encoder_id=encoder_id, vector_kind=vector_kind)
+        hnswlib = _hnswlib()
+        if M < 2 or ef_construction < 1 or ef < 1:
+            raise InputError(f"HNSW needs M >= 2, ef_construction >= 1 and ef >= 1; got M={M}, "
+                             f"ef_construction={ef_construction}, ef={ef}")
+        self.M, self.ef_construction, self.ef = M, ef_construction, ef
+        self.num_threads = num_threads
+        self.store = ExactIndex(dimension, encoder_id=encoder_id, vector_kind=vector_kind)
+        self._graph = hnswlib.Index(space="ip", dim=self.dimension)
+        self._graph.init_index(max_elements=1024, M=M, ef_construction=ef_construction, random_seed=seed)
+        self._label_of: dict[str, int] = {}  # record id -> graph label, kept after delete for reuse
+        self._id_of: list[str] = []  # graph label -> record id
+
+    @classmethod
+    def from_exact(
+        cls, exact: ExactIndex, *, batch_size: int = 10_000, progress: Progress = no_progress, **params: int
+    ) -> HNSWIndex:
+        """Build a graph over every record of an exact index (for example one read by ``ExactIndex.load``)."""
+        index = cls(exact.dimension, encoder_id=exact.encoder_id, vector_kind=exact.vector_kind, **params)
+        ids, vectors, payloads = exact.records()
+        for start in range(0, len(ids), batch_size):
+            stop = start + batch_size
+            index._upsert(ids[start:stop], np.asarray(vectors[start:stop]), payloads[start:stop])
+            progress(min(stop, len(ids)), len(ids), "building HNSW graph")
+        return index
+
+    def count(self) -> int:
+        return self.store.count()
+
+    def _upsert(self, ids: list[str], vectors: np.ndarray, payloads: list[Payload]) -> None:
+        self.store._upsert(ids, vectors, payloads)
+        for i in ids:
+            if i not in self._label_of:
+                self._label_of[i] = len(self._id_of)
+                self._id_of.append(i)
+        capacity = self._graph.get_max_elements()
+        if len(self._id_of) > capacity:
+            self._graph.resize_index(max(len(self._id_of), 2 * capacity))
+        labels = np.fromiter((self._label_of[i] for i in ids), dtype=np.int64, count=len(ids))
+        self._graph.add_items(vectors, labels, num_threads=self.num_threads)
+
+    def _delete(self, ids: list[str]) -> int:
+        present = [i for i in ids if i in self.store]
+        for i in present:
+            self._graph.mark_deleted(self._label_of[i])
+        return self.store._delete(present)
+
+    def _search(
+        self, vectors: np.ndarray, k: int, filter: Filter | None, exclude_ids: frozenset[str]
+    ) -> list[list[Hit]]:
+        rows = self.store.select_rows(filter, exclude_ids)
+        available = self.count() if rows is None else len(rows)
+        k = min(k, available)
+        if k == 0 or len(vectors) == 0:
+            return [[] for _ in range(len(vectors))]
+        allowed_filter = None
+        if rows is not None:
+            allowed = {self._label_of[self.store.id_at(r)] for r in rows}
+            allowed_filter = allowed.__contains__
+        self._graph.set_ef(max(self.ef, k))
+        try:
+            # a Python filter holds the GIL per call, so hnswlib advises one thread with it
+            labels, distances = self._graph.knn_query(
+                vectors, k=k, num_threads=1 if allowed_filter else self.num_threads, filter=allowed_filter
+            )
+        except RuntimeError:  # the graph search found fewer than k matches (a narrow filter): answer exactly
+            return self.store._search(vectors, k, filter, exclude_ids)
+        out = []
+        for row_labels, row_distances in zip(labels.tolist(), distances.tolist()):
+            hits = []
+            for label, distance in zip(row_labels, row_distances):
+                record = self._id_of[label]
+                payload = self.store.payload(record)
+                hits.append(Hit(record, 1.0 - distance, payload.label, payload.text))
+            out.append(rank_hits(hits, k))
+        return out
+
+    def _vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
+        return self.store._vectors(ids)
+
+    def measure_recall(self, k: int, *, sample: int = 200, seed: int = 0) -> RecallReport:
+        """Recall@k against exact search, using ``sample`` stored records (drawn with ``seed``) as queries."""
+        k = self._check_k(k)
+        ids, vectors, _ = self.store.records()
+        rng = np.random.default_rng(seed)
+        picked = np.sort(rng.choice(len(ids), size=min(sample, len(ids)), replace=False))
+        queries = np.asarray(vectors[picked])
+        exact = self.store.search(queries, k)
+        approx = self.search(queries, k)
+        found = []
+        for truth, got in zip(exact, approx):
+            kth = truth[-1].score
+            found.append(sum(h.score >= kth - 1e-6 for h in got) / len(truth))
+        return RecallReport(k=k, sample=len(picked), recall=float(np.mean(found)), ef=max(self.ef, k), M=self.M)

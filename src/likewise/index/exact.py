@@ -1,0 +1,206 @@
+"""Exact cosine search in process: float32 unit vectors in one matrix, ranked by :func:`likewise.neighbors.topk`.
+
+Rows are kept sorted by record id, so the neighbours module's "ties by lower row" is "ties by lower id".
+A filter selects candidate rows before ranking, so filtered results are exact too (not a post-filter of
+an unfiltered top-k).
+
+On disk (:meth:`ExactIndex.save`), a folder holds::
+
+    index.json                      manifest: format, dimension, encoder id, vector kind, ids, labels,
+                                    texts, the vectors file's name and its sha256
+    vectors-<random>.safetensors    (n, dimension) float32, rows in manifest id order
+
+Both are written to a temporary file and renamed; the vectors file gets a fresh name and the manifest is
+written last, so an interrupted save leaves the previous index readable. :meth:`ExactIndex.load` checks
+the checksum and shapes and raises :class:`~likewise.errors.InputError` on any damage.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load as load_tensors
+from safetensors.numpy import save as save_tensors
+
+from likewise.errors import InputError
+from likewise.index.base import Filter, Hit, Index, Payload
+from likewise.neighbors import topk
+from likewise.workspace import atomic_write, atomic_write_text
+
+MANIFEST = "index.json"
+FORMAT = "likewise.exact-index"
+FORMAT_VERSION = 1
+
+
+class ExactIndex(Index):
+    """Brute-force cosine search over every stored vector (or every vector passing a filter)."""
+
+    def __init__(self, dimension: int, *, encoder_id: str, vector_kind: str = "raw") -> None:
+        super().__init__(dimension, encoder_id=encoder_id, vector_kind=vector_kind)
+        self._ids: list[str] = []
+        self._rows: dict[str, int] = {}
+        self._matrix = np.empty((0, self.dimension), dtype=np.float32)
+        self._labels: list[str | None] = []
+        self._texts: list[str | None] = []
+
+    def count(self) -> int:
+        return len(self._ids)
+
+    def __contains__(self, id: object) -> bool:
+        return id in self._rows
+
+    def records(self) -> tuple[list[str], np.ndarray, list[Payload]]:
+        """All records in id order: ids, unit vectors (n, dimension) (read-only view), payloads."""
+        view = self._matrix.view()
+        view.flags.writeable = False
+        return list(self._ids), view, [Payload(lab, txt) for lab, txt in zip(self._labels, self._texts)]
+
+    def payload(self, id: str) -> Payload:
+        """The stored payload of a record (KeyError if the id is not stored)."""
+        row = self._rows[id]
+        return Payload(self._labels[row], self._texts[row])
+
+    # -- backend methods ----------------------------------------------------------------------------------
+    def _upsert(self, ids: list[str], vectors: np.ndarray, payloads: list[Payload]) -> None:
+        rows = self._rows
+        old = [j for j, i in enumerate(ids) if i in rows]
+        if old:
+            at = [rows[ids[j]] for j in old]
+            self._matrix[at] = vectors[old]
+            for j, r in zip(old, at):
+                self._labels[r], self._texts[r] = payloads[j].label, payloads[j].text
+        new = [j for j, i in enumerate(ids) if i not in rows]
+        if not new:
+            return
+        all_ids = self._ids + [ids[j] for j in new]
+        order = sorted(range(len(all_ids)), key=all_ids.__getitem__)
+        matrix = np.concatenate([self._matrix, vectors[new]])
+        labels = self._labels + [payloads[j].label for j in new]
+        texts = self._texts + [payloads[j].text for j in new]
+        self._set([all_ids[o] for o in order], matrix[order], [labels[o] for o in order], [texts[o] for o in order])
+
+    def _delete(self, ids: list[str]) -> int:
+        gone = {self._rows[i] for i in ids if i in self._rows}
+        if gone:
+            keep = [r for r in range(len(self._ids)) if r not in gone]
+            self._set([self._ids[r] for r in keep], self._matrix[keep],
+                      [self._labels[r] for r in keep], [self._texts[r] for r in keep])
+        return len(gone)
+
+    def _search(
+        self, vectors: np.ndarray, k: int, filter: Filter | None, exclude_ids: frozenset[str]
+    ) -> list[list[Hit]]:
+        rows = self.select_rows(filter, exclude_ids)
+        # selected rows stay in id order, so ties still go to the lower id
+        candidates = self._matrix if rows is None else self._matrix[rows]
+        if len(candidates) == 0 or len(vectors) == 0:
+            return [[] for _ in range(len(vectors))]
+        idx, scores = topk(vectors, min(k, len(candidates)), candidates, exclude_self=False)
+        if rows is not None:
+            idx = rows[idx]
+        return [
+            [Hit(self._ids[r], float(s), self._labels[r], self._texts[r]) for r, s in zip(row_idx, row_scores)]
+            for row_idx, row_scores in zip(idx.tolist(), scores.tolist())
+        ]
+
+    def select_rows(self, filter: Filter | None, exclude_ids: frozenset[str] = frozenset()) -> np.ndarray | None:
+        """Rows (ascending, i.e. in id order) that pass the filter and are not excluded; None means all."""
+        if filter is None and not exclude_ids:
+            return None
+        mask = filter.mask(self._ids, self._labels) if filter else np.ones(len(self._ids), dtype=bool)
+        mask[[self._rows[i] for i in exclude_ids if i in self._rows]] = False
+        return np.flatnonzero(mask)
+
+    def id_at(self, row: int) -> str:
+        return self._ids[row]
+
+    def _vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
+        return {i: self._matrix[self._rows[i]].copy() for i in ids if i in self._rows}
+
+    def _set(self, ids: list[str], matrix: np.ndarray, labels: list[str | None], texts: list[str | None]) -> None:
+        self._ids, self._labels, self._texts = ids, labels, texts
+        self._matrix = np.require(matrix, dtype=np.float32, requirements=["C", "W"])
+        self._rows = {i: r for r, i in enumerate(ids)}
+
+    # -- persistence --------------------------------------------------------------------------------------
+    def save(self, folder: str | Path) -> None:
+        """Write the index to ``folder`` atomically (see the module docstring for the layout)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        blob = save_tensors({"vectors": self._matrix})
+        name = f"vectors-{uuid.uuid4().hex[:12]}.safetensors"
+        atomic_write(folder / name, lambda tmp: Path(tmp).write_bytes(blob))
+        manifest = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "dimension": self.dimension,
+            "encoder_id": self.encoder_id,
+            "vector_kind": self.vector_kind,
+            "count": self.count(),
+            "vectors_file": name,
+            "vectors_sha256": hashlib.sha256(blob).hexdigest(),
+            "ids": self._ids,
+            "labels": self._labels,
+            "texts": self._texts,
+        }
+        atomic_write_text(folder / MANIFEST, json.dumps(manifest, ensure_ascii=False))
+        for stale in folder.glob("vectors-*.safetensors"):
+            if stale.name != name:
+                stale.unlink(missing_ok=True)
+
+    @classmethod
+    def load(cls, folder: str | Path) -> ExactIndex:
+        """Read an index saved by :meth:`save`; damage of any kind raises a clear :class:`InputError`."""
+        folder = Path(folder)
+        manifest_path = folder / MANIFEST
+        if not manifest_path.is_file():
+            raise InputError(f"no index at {folder} (missing {MANIFEST}); build one with `likewise index`")
+
+        def corrupt(reason: str) -> InputError:
+            return InputError(f"index file is corrupt in {folder} ({reason}); rebuild with `likewise index`")
+
+        try:
+            manifest: dict[str, Any] = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise corrupt(f"{MANIFEST} is not valid JSON: {exc}") from exc
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            raise corrupt(f"{MANIFEST} is not a likewise exact index manifest")
+        if manifest.get("version") != FORMAT_VERSION:
+            raise InputError(
+                f"index in {folder} has format version {manifest.get('version')}, this likewise reads "
+                f"{FORMAT_VERSION}; rebuild with `likewise index`"
+            )
+        try:
+            dimension, count = int(manifest["dimension"]), int(manifest["count"])
+            ids, labels, texts = manifest["ids"], manifest["labels"], manifest["texts"]
+            vectors_path = folder / str(manifest["vectors_file"])
+            expected = str(manifest["vectors_sha256"])
+            index = cls(dimension, encoder_id=str(manifest["encoder_id"]), vector_kind=str(manifest["vector_kind"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise corrupt(f"{MANIFEST} lacks or mangles a field: {exc}") from exc
+        if not (isinstance(ids, list) and isinstance(labels, list) and isinstance(texts, list)):
+            raise corrupt(f"{MANIFEST} ids/labels/texts are not lists")
+        if not (len(ids) == len(labels) == len(texts) == count):
+            raise corrupt(f"{MANIFEST} lists {len(ids)} ids, {len(labels)} labels, {len(texts)} texts for {count} records")
+        if any(a >= b for a, b in zip(ids, ids[1:])):
+            raise corrupt(f"{MANIFEST} ids are not sorted and unique")
+        try:
+            blob = vectors_path.read_bytes()
+        except OSError as exc:
+            raise corrupt(f"cannot read {vectors_path.name}: {exc.strerror or exc}") from exc
+        actual = hashlib.sha256(blob).hexdigest()
+        if actual != expected:
+            raise corrupt(f"{vectors_path.name} has sha256 {actual[:12]}..., the manifest expects {expected[:12]}...")
+        try:
+            matrix = load_tensors(blob)["vectors"]
+        except (SafetensorError, KeyError, ValueError) as exc:
+            raise corrupt(f"{vectors_path.name} is not a readable safetensors file: {exc}") from exc
+        if matrix.shape != (count, dimension) or matrix.dtype != np.float32:
+            raise corrupt(f"vectors have shape {matrix.shape} {matrix.dtype}, expected ({count}, {dimension}) float32")
+        index._set([str(i) for i in ids], matrix, labels, texts)
+        return index
