@@ -211,3 +211,10 @@ def test_labels_are_stripped_and_nan_strings_are_missing(tmp_path: Path) -> None
         {"text": "d", "label": float("nan")}, {"text": "e", "label": None}, {"text": "f", "label": True},
     ]), encoding="utf-8")
     assert load_records(path).labels == ["sports", None, "None", None, None, "True"]
+
+
+def test_json_lines_split_only_at_newlines(tmp_path: Path) -> None:
+    text = "first part\u2028second part\x85third\x0cfourth"
+    path = tmp_path / "seps.jsonl"
+    path.write_text(json.dumps({"id": "1", "text": text}, ensure_ascii=False) + "\r\n", encoding="utf-8")
+    assert load_records(path).texts == [text]

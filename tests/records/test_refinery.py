@@ -48,7 +48,7 @@ def rows() -> list[dict]:
 
 
 def test_several_tasks_need_a_choice_and_the_error_lists_them(export: Path) -> None:
-    with pytest.raises(InputError, match="2 labeling tasks: sentiment, Topic; choose one with --refinery-task"):
+    with pytest.raises(InputError, match="2 labeling tasks: sentiment, Topic; choose one with --task"):
         load_records(export)
 
 
@@ -148,7 +148,7 @@ def test_explicit_refinery_format_on_a_plain_file(tmp_path: Path) -> None:
 
 
 def test_explicit_refinery_format_rejects_a_label_column(export: Path) -> None:
-    with pytest.raises(InputError, match="drop label_column"):
+    with pytest.raises(InputError, match="leave out --label-column"):
         load_records(export, format="refinery", label_column="headline__sentiment__MANUAL")
 
 

@@ -53,7 +53,9 @@ def load_records(
     are counted in the summary. Raises :class:`InputError` for anything unusable, naming the fix.
     """
     if not 0.0 <= confidence_threshold <= 1.0:
-        raise InputError(f"confidence threshold must be between 0 and 1, got {confidence_threshold}")
+        raise InputError(
+            f"confidence threshold (--min-confidence) must be between 0 and 1, got {confidence_threshold}"
+        )
     if max_text_chars < 1:
         raise InputError(f"max_text_chars must be at least 1, got {max_text_chars}")
     if format is not None:
@@ -72,8 +74,8 @@ def load_records(
         if format == "refinery" or tasks:
             if label_column is not None or confidence_column is not None:
                 raise InputError(
-                    "a refinery export takes its labels from the task columns: drop label_column and "
-                    "confidence_column and choose refinery_task, or read the file with --format json"
+                    "a refinery export takes its labels from the task columns: leave out --label-column and "
+                    "--confidence-column and choose a task with --task, or read the file with --format json"
                 )
             task = select_task(tasks, refinery_task, raw.name)
             format = "refinery"

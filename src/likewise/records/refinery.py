@@ -106,7 +106,7 @@ def select_task(tasks: list[RefineryTask], wanted: str | None, name: str) -> Ref
         if len(tasks) == 1:
             return tasks[0]
         raise InputError(
-            f"{name} has {len(tasks)} labeling tasks: {', '.join(shown)}; choose one with --refinery-task"
+            f"{name} has {len(tasks)} labeling tasks: {', '.join(shown)}; choose one with --task"
         )
     matches = [t for t in tasks if wanted in (t.task, t.key)]
     if len(matches) == 1:
