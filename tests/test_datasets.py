@@ -81,6 +81,11 @@ def test_bbc_news_matches_the_folders(bbc) -> None:
     assert bbc.labels == [p.parent.name for p in files]
 
 
+def test_duplicate_counts_stated_in_the_descriptions(rotten, bbc) -> None:
+    assert len(bbc.texts) - len(set(bbc.texts)) == 98 and "98 repeat" in DATASETS["bbc_news"].description
+    assert len(rotten.texts) - len(set(rotten.texts)) == 56 and "56 texts repeat" in DATASETS["rotten_tomatoes"].description
+
+
 def test_bbc_article_saved_as_windows_1252_is_decoded(bbc) -> None:
     text = bbc.texts[bbc.ids.index("bbc-sports-199")]
     assert text.startswith("Chelsea sack Mutu\n") and "£15.8m" in text

@@ -114,7 +114,7 @@ DATASETS: dict[str, DatasetInfo] = {
         name="rotten_tomatoes",
         description=(
             "Short movie review snippets labeled fresh or rotten, plus plot summaries labeled plot "
-            "(3 classes; 14 rows without a text are dropped)"
+            "(3 classes; 14 rows without a text are dropped; 56 texts repeat another record's text)"
         ),
         size=13_891,
         classes=("fresh", "plot", "rotten"),
@@ -131,7 +131,7 @@ DATASETS: dict[str, DatasetInfo] = {
     ),
     "bbc_news": DatasetInfo(
         name="bbc_news",
-        description="BBC News articles (title and body) in 5 topics; a few articles occur more than once",
+        description="BBC News articles (title and body) in 5 topics; 98 repeat the text of another article",
         size=2_225,
         classes=("business", "entertainment", "politics", "sports", "tech"),
         source=(
