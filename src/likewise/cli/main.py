@@ -41,9 +41,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from likewise.cli import datasets, embed, info
+    from likewise.cli import datasets, embed, evaluate, info, tune
 
-    for module in (embed, info, datasets):
+    for module in (embed, info, datasets, tune, evaluate):
         module.register(cli)
 
 

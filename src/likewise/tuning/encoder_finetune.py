@@ -1,0 +1,211 @@
+"""Full encoder fine-tuning through sentence-transformers' trainer, with likewise's losses.
+
+For data where a head on frozen vectors cannot move (on Rotten Tomatoes a head gains only a few points),
+the encoder itself is trained. The loss is the same code the heads use (:mod:`likewise.tuning.losses`
+takes embeddings and labels), wrapped as a sentence-transformers loss; batches are grouped by label so
+every batch holds positives. Runs on CUDA when present (``device`` overrides), on the CPU for small sets.
+The best epoch by validation top_k is kept; if no epoch beats the untouched model, the untouched model is
+kept (unless ``force``) and the result says so. The tuned model is saved as a normal sentence-transformers
+folder (safetensors weights), written to a temporary folder and renamed into place.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from likewise.errors import InputError
+from likewise.progress import Progress, no_progress
+
+
+@dataclass
+class EncoderFinetuneResult:
+    """Where the tuned model went and how training went (validation top_k per epoch, 0 = untouched)."""
+
+    path: str
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    kept_base: bool = False
+    message: str = ""
+    seconds: float = 0.0
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+def _loss_module(model, loss_name: str, loss_params: dict[str, Any]):
+    import torch
+
+    from likewise.tuning.losses import make_loss
+
+    loss_fn = make_loss(loss_name, **loss_params)
+
+    class EmbeddingLoss(torch.nn.Module):
+        """sentence-transformers' loss protocol over likewise's loss on embeddings."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+            self.loss_fn = loss_fn
+
+        def forward(self, sentence_features, labels):
+            embeddings = self.model(sentence_features[0])["sentence_embedding"]
+            embeddings = torch.nn.functional.normalize(embeddings, dim=-1)
+            return self.loss_fn(embeddings, labels)
+
+    return EmbeddingLoss()
+
+
+def _val_top_k(model, texts: list[str], labels: np.ndarray, k: int, batch_size: int) -> float:
+    from likewise.metrics import evaluate
+
+    vectors = model.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
+                           show_progress_bar=False)
+    return float(evaluate(vectors, labels, min(k, len(texts) - 1), metrics=["top_k"])["top_k"])
+
+
+def finetune_encoder(
+    texts: Sequence[str],
+    labels: Sequence[Hashable],
+    output: str | Path,
+    *,
+    base_model: str | Path | None = None,
+    loss: str = "supcon",
+    loss_params: dict[str, Any] | None = None,
+    epochs: int = 2,
+    batch_size: int = 32,
+    lr: float = 2e-5,
+    k: int = 100,
+    val_texts: Sequence[str] | None = None,
+    val_labels: Sequence[Hashable] | None = None,
+    seed: int = 0,
+    device: str | None = None,
+    force: bool = False,
+    progress: Progress = no_progress,
+) -> EncoderFinetuneResult:
+    """Fine-tune a sentence-transformers model on (texts, labels); save the best one to ``output``."""
+    import torch
+    from transformers import TrainerCallback
+
+    from likewise.encoders.device import resolve_device
+    from likewise.encoders.sentence_transformer import check_model_folder, default_model_path
+    from likewise.evaluation import check_labels
+
+    try:
+        import datasets  # noqa: F401  (the trainer needs it)
+        from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
+        from sentence_transformers.sentence_transformer.training_args import (
+            BatchSamplers,
+            SentenceTransformerTrainingArguments,
+        )
+    except ImportError as exc:
+        raise InputError("encoder fine-tuning needs `pip install 'likewise[train]'` (datasets, accelerate)") from exc
+
+    start = time.perf_counter()
+    y = np.asarray([str(v) for v in labels], dtype=object)
+    check_labels(y)
+    if len(texts) != len(y):
+        raise InputError(f"{len(texts)} texts for {len(y)} labels; they must match")
+    base = Path(base_model) if base_model is not None else default_model_path()
+    check_model_folder(base)
+    device = resolve_device(device)
+    output = Path(output)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    torch.manual_seed(seed)
+    model = SentenceTransformer(str(base), device=device, local_files_only=True)
+    classes = sorted(set(y))
+    codes = np.array([classes.index(v) for v in y], dtype=np.int64)
+
+    from datasets import Dataset as HFDataset
+
+    train = HFDataset.from_dict({"text": list(texts), "label": codes.tolist()})
+    has_val = val_texts is not None and val_labels is not None and len(val_texts) > 2
+    val_y = np.asarray([str(v) for v in val_labels], dtype=object) if has_val else None
+    history: list[dict[str, float]] = []
+    best = {"epoch": 0, "score": -1.0, "state": None}
+    if has_val:
+        score = _val_top_k(model, list(val_texts), val_y, k, batch_size)
+        history.append({"epoch": 0, "val_top_k": score})
+        best["score"] = score
+    steps_per_epoch = max(1, len(texts) // batch_size)
+    total_steps = steps_per_epoch * epochs
+
+    class Track(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            progress(min(state.global_step, total_steps), total_steps, "fine-tuning the encoder")
+
+        def on_epoch_end(self, args, state, control, **kw):
+            if not has_val:
+                return
+            score = _val_top_k(model, list(val_texts), val_y, k, batch_size)
+            epoch = int(round(state.epoch or 0))
+            history.append({"epoch": epoch, "val_top_k": score})
+            if score > best["score"]:
+                best.update(epoch=epoch, score=score, state=copy.deepcopy({n: t.detach().cpu() for n, t in model.state_dict().items()}))
+
+    with tempfile.TemporaryDirectory() as scratch:
+        args = SentenceTransformerTrainingArguments(
+            output_dir=scratch,
+            num_train_epochs=epochs,
+            per_device_train_batch_size=batch_size,
+            learning_rate=lr,
+            warmup_ratio=0.1,
+            seed=seed,
+            batch_sampler=BatchSamplers.GROUP_BY_LABEL,
+            save_strategy="no",
+            report_to=[],
+            logging_strategy="no",
+            disable_tqdm=True,
+            use_cpu=device == "cpu",
+            dataloader_drop_last=False,
+        )
+        trainer = SentenceTransformerTrainer(
+            model=model, args=args, train_dataset=train, loss=_loss_module(model, loss, loss_params or {}),
+            callbacks=[Track()],
+        )
+        trainer.train()
+    kept_base = False
+    message = ""
+    if has_val:
+        if best["state"] is None and not force:
+            kept_base = True
+            message = (f"fine-tuning did not beat the untouched model on validation (top_k {history[0]['val_top_k']:.3f}); "
+                       "kept the untouched model (use force to keep the trained one)")
+            model = SentenceTransformer(str(base), device=device, local_files_only=True)
+        elif best["state"] is not None:
+            model.load_state_dict(best["state"])
+            message = f"best epoch {best['epoch']}: validation top_k {best['score']:.3f} (untouched {history[0]['val_top_k']:.3f})"
+    _save_model_atomic(model, output)
+    return EncoderFinetuneResult(
+        path=str(output), history=history, best_epoch=int(best["epoch"]), kept_base=kept_base, message=message,
+        seconds=time.perf_counter() - start,
+        config={"base_model": str(base), "loss": loss, "loss_params": loss_params or {}, "epochs": epochs,
+                "batch_size": batch_size, "lr": lr, "k": k, "seed": seed, "device": device,
+                "train_records": len(texts), "val_records": len(val_texts) if has_val else 0},
+    )
+
+
+def _save_model_atomic(model, output: Path) -> None:
+    """Save into a sibling temporary folder, then swap it into place (the previous model survives a crash)."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}."))
+    try:
+        model.save(str(tmp), safe_serialization=True)
+        old = None
+        if output.exists():
+            old = output.with_name(f".{output.name}.old")
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(output, old)
+        os.replace(tmp, output)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
