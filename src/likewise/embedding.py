@@ -136,6 +136,7 @@ def embed_into_workspace(
         "dim": encoder.dim,
         "max_tokens": encoder.max_tokens,
         "runtime": type(encoder).__name__,
+        "spec": encoder.spec,
     }
     workspace.save_manifest()
     return WorkspaceEmbedResult(str(workspace.path), dataset.summary.to_dict(), stats, encoder.dim)

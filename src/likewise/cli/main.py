@@ -41,9 +41,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from likewise.cli import datasets, embed, evaluate, info, tune
+    from likewise.cli import datasets, embed, evaluate, info, search, tune
 
-    for module in (embed, info, datasets, tune, evaluate):
+    for module in (embed, info, datasets, tune, evaluate, search):
         module.register(cli)
 
 

@@ -33,7 +33,9 @@ def get_encoder(
     if runtime not in RUNTIMES:
         raise InputError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
     if str(model) == "hashing":
-        return HashingEncoder()
+        encoder: Encoder = HashingEncoder()
+        encoder.spec = {"model": "hashing", "runtime": runtime}
+        return encoder
     path = None if str(model) in MODELS else Path(model)
     if path is not None and not path.exists():
         raise InputError(
@@ -48,8 +50,12 @@ def get_encoder(
     if use_onnx:
         from likewise.encoders.onnx import OnnxEncoder
 
-        return OnnxEncoder(path, batch_size=batch_size or 8)
-    return SentenceTransformerEncoder(path, device=resolved, batch_size=batch_size or 32)
+        encoder = OnnxEncoder(path, batch_size=batch_size or 8)
+    else:
+        encoder = SentenceTransformerEncoder(path, device=resolved, batch_size=batch_size or 32)
+    # how to build this encoder again (stored in the workspace, so text queries use the same model)
+    encoder.spec = {"model": str(Path(model).resolve()) if path is not None else str(model), "runtime": runtime}
+    return encoder
 
 
 __all__ = [

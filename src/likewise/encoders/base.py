@@ -26,6 +26,8 @@ class Encoder(ABC):
     max_tokens: int | None = None
     #: texts per batch in :meth:`embed`
     batch_size: int = 32
+    #: how to rebuild this encoder with :func:`likewise.encoders.get_encoder` (None: it cannot be rebuilt)
+    spec: dict | None = None
 
     #: texts cut at the token window since this encoder was made (see :meth:`count_truncated`)
     truncated: int = 0
