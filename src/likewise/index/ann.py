@@ -7,9 +7,10 @@ it with exact search on a sample, so the speed/recall trade-off is a number, not
 Tuning: ``M`` (graph degree) and ``ef_construction`` fix the graph; ``ef`` (candidates kept while
 searching, at least k) trades speed for recall per query. bench/results_backends.md has measured values.
 
-Filters: the graph search skips records that fail the filter. When a filter is so narrow that the graph
-cannot find k matches, those queries are answered exactly over the matching records instead (an exact
-answer is never worse). Deleted records are masked in the graph; re-adding an id reuses its graph node.
+Filters: the graph search skips records that fail the filter. A filter that keeps at most ``exact_below``
+records is answered exactly over those records instead (a scan of a few thousand vectors is faster than a
+filtered graph walk, and exact), and so is a query for which the filtered graph walk finds fewer than k
+matches. Deleted records are masked in the graph; re-adding an id reuses its graph node.
 """
 from __future__ import annotations
 
@@ -60,6 +61,7 @@ class HNSWIndex(Index):
         ef: int = 200,
         seed: int = 0,
         num_threads: int = -1,
+        exact_below: int = 5000,
     ) -> None:
         super().__init__(dimension, encoder_id=encoder_id, vector_kind=vector_kind)
         hnswlib = _hnswlib()
@@ -67,7 +69,7 @@ class HNSWIndex(Index):
             raise InputError(f"HNSW needs M >= 2, ef_construction >= 1 and ef >= 1; got M={M}, "
                              f"ef_construction={ef_construction}, ef={ef}")
         self.M, self.ef_construction, self.ef = M, ef_construction, ef
-        self.num_threads = num_threads
+        self.num_threads, self.exact_below = num_threads, exact_below
         self.store = ExactIndex(dimension, encoder_id=encoder_id, vector_kind=vector_kind)
         self._graph = hnswlib.Index(space="ip", dim=self.dimension)
         self._graph.init_index(max_elements=1024, M=M, ef_construction=ef_construction, random_seed=seed)
@@ -117,6 +119,8 @@ class HNSWIndex(Index):
         if k == 0 or len(vectors) == 0:
             return [[] for _ in range(len(vectors))]
         allowed_filter = None
+        if rows is not None and len(rows) <= self.exact_below:
+            return self.store._search(vectors, k, filter, exclude_ids)
         if rows is not None:
             allowed = {self._label_of[self.store.id_at(r)] for r in rows}
             allowed_filter = allowed.__contains__
@@ -126,7 +130,7 @@ class HNSWIndex(Index):
             labels, distances = self._graph.knn_query(
                 vectors, k=k, num_threads=1 if allowed_filter else self.num_threads, filter=allowed_filter
             )
-        except RuntimeError:  # the graph search found fewer than k matches (a narrow filter): answer exactly
+        except RuntimeError:  # the filtered graph walk found fewer than k matches: answer exactly
             return self.store._search(vectors, k, filter, exclude_ids)
         out = []
         for row_labels, row_distances in zip(labels.tolist(), distances.tolist()):
