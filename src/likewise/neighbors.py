@@ -1,0 +1,502 @@
+"""Exact nearest neighbours by cosine similarity: blocked top-k for one query, many queries or all pairs.
+
+Every function here assumes L2-normalised float vectors (see :func:`normalize`), so the cosine similarity
+of two rows is their dot product. Results are exact and deterministic: each row of neighbours is sorted by
+score, highest first, and equal scores are ordered by the lower candidate index.
+
+How it stays fast and bounded (the all-pairs case is the hot path of likewise):
+
+* Scores are computed one block at a time with one BLAS matrix product per block; a block of scores is
+  about ``SCORE_BUDGET_BYTES`` (256 MB), so memory never grows with N x N.
+* Selection never sorts whole rows. For each row a threshold is found that at least ``k`` scores reach;
+  only scores at or above it ("survivors", about ``k`` per row) are kept, packed into one sortable 64-bit
+  key each (row | score | candidate index), and sorted once. Ties at the threshold survive, so the result
+  is exact, and the packed key gives the tie-break by lower index for free.
+* All pairs use symmetry: the records are visited in a fixed random order in square tiles, only tiles
+  ``I <= J`` are multiplied, and each product serves the rows of ``I`` and, transposed, the rows of ``J``.
+  A row's threshold is estimated from its own (random) tile and checked afterwards; the rare row whose
+  estimate kept fewer than ``k`` survivors is recomputed exactly on its own.
+"""
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Iterator
+
+import numpy as np
+
+from likewise.errors import InputError
+from likewise.progress import Progress, no_progress
+
+SCORE_BUDGET_BYTES = 256 * 2**20
+"""Target size of one block of float32 scores."""
+
+_DESCRIPTION = "nearest neighbours"
+_SEED = 0  # the visiting order of the all-pairs tiles; fixed so runs are reproducible
+_Z = 3.0  # safety margin (in standard deviations) of the estimated all-pairs thresholds
+_SIGN = np.uint32(0x80000000)
+_LOW31 = np.uint32(0x7FFFFFFF)
+
+
+def normalize(x: np.ndarray) -> np.ndarray:
+    """Return a float32 copy of ``x`` with every row scaled to unit L2 norm.
+
+    Rows that are all zero stay zero (their cosine with anything is 0). Raises ``InputError`` if ``x`` is
+    not a 2-D numeric array with at least one column, or holds NaN or infinite values.
+
+    >>> normalize(np.array([[3.0, 4.0], [0.0, 0.0]]))
+    array([[0.6, 0.8],
+           [0. , 0. ]], dtype=float32)
+    """
+    y = _as_matrix(x, "vectors")
+    if y.shape[1] == 0:
+        raise InputError(f"vectors have 0 dimensions (shape {y.shape}); pass at least one column per record")
+    if not np.issubdtype(y.dtype, np.floating):
+        y = y.astype(np.float64)
+    _check_finite(y, "vectors")
+    # Scale by the largest magnitude first so the norm can neither overflow nor underflow in float32.
+    peak = np.max(np.abs(y), axis=1, keepdims=True) if y.shape[0] else np.ones((0, 1))
+    peak[peak == 0] = 1
+    out = (y / peak).astype(np.float32)
+    norms = np.sqrt(np.einsum("ij,ij->i", out, out))[:, None]
+    np.divide(out, norms, out=out, where=norms > 0)
+    return out
+
+
+def topk(
+    queries: np.ndarray,
+    k: int,
+    candidates: np.ndarray | None = None,
+    *,
+    exclude_self: bool = True,
+    block_rows: int | None = None,
+    progress: Progress = no_progress,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` most similar candidates of every query, by dot product (cosine for normalised rows).
+
+    Returns ``(indices, scores)``: int64 candidate row numbers and float32 scores, both of shape
+    ``(n_queries, k')`` with ``k' = min(k, n_candidates - 1 if self is excluded else n_candidates)``. Each
+    row is sorted by score, highest first; equal scores are ordered by the lower candidate index.
+
+    ``candidates=None`` means all pairs: the queries are also the candidates and, with ``exclude_self``,
+    record ``i`` is never its own neighbour (excluded by index, so an exact duplicate of ``i`` still appears,
+    with score 1). ``exclude_self`` only applies to all pairs. Inputs must already be L2-normalised
+    (:func:`normalize`); they are not renormalised here. ``block_rows`` sets the query rows per block (for
+    all pairs: the side of a square tile); by default a block of scores is about 256 MB. ``progress`` is
+    called after every block.
+
+    >>> x = normalize(np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0]]))
+    >>> idx, scores = topk(x, 1)
+    >>> idx.ravel().tolist(), scores.ravel().round(2).tolist()
+    ([1, 0, 1], [0.8, 0.8, 0.6])
+    """
+    q = _as_vectors(queries, "queries")
+    c = q if candidates is None else _as_vectors(candidates, "candidates")
+    if c.shape[1] != q.shape[1]:
+        raise InputError(
+            f"queries have {q.shape[1]} dimensions but candidates have {c.shape[1]}; "
+            "embed both with the same encoder"
+        )
+    k = _positive_int(k, "k")
+    rows = None if block_rows is None else _positive_int(block_rows, "block_rows")
+    all_pairs = candidates is None
+    self_excluded = all_pairs and exclude_self
+    kk = min(k, c.shape[0] - int(self_excluded))
+    if kk <= 0 or q.shape[0] == 0:
+        progress(1, 1, _DESCRIPTION)
+        return np.zeros((q.shape[0], max(kk, 0)), np.int64), np.zeros((q.shape[0], max(kk, 0)), np.float32)
+    if all_pairs:
+        tile = rows or _square_tile(q.shape[0])
+        if _symmetric_pays(q.shape[0], kk, tile, self_excluded):
+            return _topk_all_pairs(q, kk, tile, self_excluded, progress)
+    self_index = np.arange(q.shape[0]) if self_excluded else None
+    idx = np.empty((q.shape[0], kk), np.int64)
+    scores = np.empty((q.shape[0], kk), np.float32)
+    for start, block_idx, block_scores in _dense_blocks(q, c, kk, self_index, rows, progress):
+        idx[start : start + len(block_idx)] = block_idx
+        scores[start : start + len(block_idx)] = block_scores
+    return idx, scores
+
+
+def iter_topk(
+    vectors: np.ndarray,
+    k: int,
+    *,
+    exclude_self: bool = True,
+    block_rows: int | None = None,
+    progress: Progress = no_progress,
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """All-pairs top-k, one block of query rows at a time, for when the whole result would not fit in memory.
+
+    Yields ``(start, indices, scores)`` for query rows ``start : start + len(indices)``, with the same
+    meaning, order and tie-break as :func:`topk` (``topk(vectors, k)`` is the concatenation of the blocks).
+    Memory stays bounded by one block of scores plus one block of results, whatever ``k``.
+    """
+    x = _as_vectors(vectors, "vectors")
+    k = _positive_int(k, "k")
+    rows = None if block_rows is None else _positive_int(block_rows, "block_rows")
+    kk = min(k, x.shape[0] - int(exclude_self))
+    if kk <= 0 or x.shape[0] == 0:
+        if x.shape[0]:
+            yield 0, np.zeros((x.shape[0], 0), np.int64), np.zeros((x.shape[0], 0), np.float32)
+        return
+    if rows is None:  # keep a block of results within the budget too
+        rows = max(1, min(SCORE_BUDGET_BYTES // (4 * x.shape[0]), SCORE_BUDGET_BYTES // (12 * kk)))
+    self_index = np.arange(x.shape[0]) if exclude_self else None
+    yield from _dense_blocks(x, x, kk, self_index, rows, progress)
+
+
+# --- input checks -------------------------------------------------------------------------------------
+
+
+def _as_matrix(x: np.ndarray, what: str) -> np.ndarray:
+    try:
+        y = np.asarray(x)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{what} could not be read as a numeric array: {exc}") from exc
+    if y.ndim != 2:
+        raise InputError(
+            f"{what} must be a 2-D array (records x dimensions), got shape {y.shape}; "
+            "wrap a single vector as x.reshape(1, -1)"
+        )
+    if not (np.issubdtype(y.dtype, np.number) or y.dtype == np.bool_) or np.issubdtype(y.dtype, np.complexfloating):
+        raise InputError(f"{what} must hold real numbers, got dtype {y.dtype}")
+    return y
+
+
+def _check_finite(y: np.ndarray, what: str) -> None:
+    finite = np.isfinite(y).all(axis=1)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        raise InputError(
+            f"{what} contain NaN or infinite values in {len(bad)} of {len(y)} rows (first: row {bad[0]}); "
+            "drop or re-embed those records"
+        )
+
+
+def _as_vectors(x: np.ndarray, what: str) -> np.ndarray:
+    y = _as_matrix(x, what)
+    if y.shape[1] == 0:
+        raise InputError(f"{what} have 0 dimensions (shape {y.shape}); pass at least one column per record")
+    y = np.ascontiguousarray(y, dtype=np.float32)
+    _check_finite(y, what)
+    return y
+
+
+def _positive_int(value: object, what: str) -> int:
+    if isinstance(value, (bool, np.bool_)):
+        raise InputError(f"{what} must be a positive integer, got {value!r}")
+    try:
+        number = operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise InputError(f"{what} must be a positive integer, got {value!r}") from None
+    if number < 1:
+        raise InputError(f"{what} must be at least 1, got {number}")
+    return number
+
+
+# --- packed keys: one uint64 per candidate, sorting ascending = row, then score descending, then index ------
+
+
+def _score_keys(scores: np.ndarray) -> np.ndarray:
+    """uint32 keys that sort in descending score order (-0.0 and 0.0 get the same key)."""
+    bits = (scores + np.float32(0)).view(np.uint32)
+    return np.where(bits >= _SIGN, bits, bits ^ _LOW31)
+
+
+def _pack(rows: np.ndarray, scores: np.ndarray, cols: np.ndarray, col_bits: int) -> np.ndarray:
+    keys = rows.astype(np.uint64) << np.uint64(32 + col_bits)
+    keys |= _score_keys(scores).astype(np.uint64) << np.uint64(col_bits)
+    keys |= cols.astype(np.uint64)
+    return keys
+
+
+def _select(keys: np.ndarray, kk: int, col_bits: int, out_idx: np.ndarray, out_scores: np.ndarray) -> np.ndarray:
+    """Sort packed keys in place and write the first kk of every row into the outputs.
+
+    Returns a boolean mask of the rows that had fewer than kk keys (their output rows hold garbage).
+    """
+    n_rows = len(out_idx)
+    keys.sort()
+    starts = np.searchsorted(keys, np.arange(n_rows + 1, dtype=np.uint64) << np.uint64(32 + col_bits))
+    short = np.diff(starts) < kk
+    if len(keys) == 0:
+        return short
+    chunk = max(1, (1 << 20) // kk)  # rows per step, so the temporaries stay small
+    for lo in range(0, n_rows, chunk):
+        hi = min(lo + chunk, n_rows)
+        where = starts[lo:hi, None] + np.arange(kk)  # shape: (rows, kk)
+        np.minimum(where, len(keys) - 1, out=where)  # short rows only
+        chosen = keys[where]
+        np.bitwise_and(chosen, np.uint64((1 << col_bits) - 1), out=out_idx[lo:hi].view(np.uint64))
+        np.right_shift(chosen, np.uint64(col_bits), out=chosen)
+        desc = chosen.astype(np.uint32)
+        np.bitwise_xor(desc, _LOW31, out=desc, where=desc < _SIGN)  # undo _score_keys
+        out_scores[lo:hi] = desc.view(np.float32)
+    return short
+
+
+def _bits(n: int) -> int:
+    return max(1, int(n - 1).bit_length())
+
+
+# --- queries x candidates, one block of query rows at a time ------------------------------------------
+
+
+def _dense_blocks(
+    q: np.ndarray,
+    c: np.ndarray,
+    kk: int,
+    self_index: np.ndarray | None,
+    block_rows: int | None,
+    progress: Progress,
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    n_q, n_c = q.shape[0], c.shape[0]
+    col_bits = _bits(n_c)
+    if col_bits > 31:
+        raise InputError(f"{n_c} candidates is more than exact top-k supports (2**31); split the collection")
+    rows = block_rows or max(1, SCORE_BUDGET_BYTES // (4 * n_c))
+    rows = min(rows, n_q, 1 << (32 - col_bits))
+    scores = np.empty((rows, n_c), np.float32)
+    scratch = np.empty((min(rows, 32), n_c), np.float32)
+    mask = np.empty((rows, n_c), bool)
+    total = math.ceil(n_q / rows)
+    for block, start in enumerate(range(0, n_q, rows)):
+        stop = min(start + rows, n_q)
+        s = scores[: stop - start]
+        np.matmul(q[start:stop], c.T, out=s)
+        if self_index is not None:
+            s[np.arange(stop - start), self_index[start:stop]] = -np.inf
+        idx_out, score_out = _dense_select(s, kk, col_bits, scratch, mask[: stop - start])
+        yield start, idx_out, score_out
+        progress(block + 1, total, _DESCRIPTION)
+
+
+def _dense_select(
+    s: np.ndarray, kk: int, col_bits: int, scratch: np.ndarray, mask: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-kk of every row of a block of scores ``s``."""
+    n_rows, n_c = s.shape
+    thresholds = np.empty(n_rows, np.float32)  # the kk-th largest score of each row
+    for lo in range(0, n_rows, len(scratch)):
+        part = scratch[: min(len(scratch), n_rows - lo)]
+        part[:] = s[lo : lo + len(part)]
+        part.partition(n_c - kk, axis=1)
+        thresholds[lo : lo + len(part)] = part[:, n_c - kk]
+    np.greater_equal(s, thresholds[:, None], out=mask)
+    idx_out = np.empty((n_rows, kk), np.int64)
+    score_out = np.empty((n_rows, kk), np.float32)
+    # Ties at the threshold are all survivors; when a row has very many (zero vectors, mass duplicates) it
+    # is served on its own so the block's survivors stay bounded.
+    survivors = np.count_nonzero(mask)
+    if survivors <= max(4 * n_rows * kk, 1 << 20):
+        tied = np.zeros(0, np.intp)
+    else:
+        counts = np.count_nonzero(mask, axis=1)
+        tied = np.flatnonzero(counts > 4 * kk)
+        mask[tied] = False
+    flat = np.flatnonzero(mask)
+    r, col = np.divmod(flat, n_c)
+    _select(_pack(r, s.ravel()[flat], col, col_bits), kk, col_bits, idx_out, score_out)
+    for r in tied:
+        row = s[r]
+        above = np.flatnonzero(row > thresholds[r])
+        ties = np.flatnonzero(row == thresholds[r])[: kk - len(above)]
+        chosen = np.concatenate([above, ties])
+        order = np.lexsort((chosen, -row[chosen]))
+        idx_out[r] = chosen[order]
+        score_out[r] = row[chosen[order]]
+    return idx_out, score_out
+
+
+# --- all pairs, using symmetry ------------------------------------------------------------------------
+
+
+def _square_tile(n: int) -> int:
+    side = math.isqrt(SCORE_BUDGET_BYTES // 4)
+    return math.ceil(n / math.ceil(n / side))  # balanced tiles
+
+
+def _sample_rank(kk: int, n: int, tile: int, self_excluded: bool) -> int:
+    """Rank, within a random tile of ``tile`` candidates, whose score at least kk of all n reach (whp)."""
+    others = n - int(self_excluded)
+    mean = kk * (tile - int(self_excluded)) / others
+    return math.ceil(mean + _Z * math.sqrt(mean)) + 1
+
+
+def _symmetric_pays(n: int, kk: int, tile: int, self_excluded: bool) -> bool:
+    if n <= tile or _bits(n) + _bits(tile) > 32:
+        return False
+    smallest = n // math.ceil(n / tile)
+    return _sample_rank(kk, n, smallest, self_excluded) <= (smallest - 1) // 4
+
+
+def _topk_all_pairs(
+    x: np.ndarray, kk: int, tile: int, self_excluded: bool, progress: Progress
+) -> tuple[np.ndarray, np.ndarray]:
+    n, dim = x.shape
+    n_tiles = math.ceil(n / tile)
+    bounds = [round(i * n / n_tiles) for i in range(n_tiles + 1)]
+    order = np.random.default_rng(_SEED).permutation(n)  # original row of each visited position
+    members = [order[bounds[i] : bounds[i + 1]] for i in range(n_tiles)]
+    col_bits = _bits(n)
+    side = max(len(m) for m in members)
+    product = np.empty(side * side, np.float32)
+    mask = np.empty(side * side, bool)
+    left, right = np.empty((side, dim), np.float32), np.empty((side, dim), np.float32)
+    thresholds = np.empty(n, np.float32)  # per visited position
+    redo = np.zeros(n, bool)  # per visited position: recompute exactly at the end
+    per_row = _sample_rank(kk, n, side, self_excluded) * n / side  # expected survivors of one row
+    pending = [_KeyBuffer(math.ceil(1.5 * per_row * len(m))) for m in members]
+    # Results are written in visited order (so memory fills front to back) and put in place at the end.
+    idx = np.empty((n, kk), np.int64)
+    scores = np.empty((n, kk), np.float32)
+    total, done = n_tiles * (n_tiles + 1) // 2, 0
+
+    def survivors(p: np.ndarray, thr: np.ndarray, by_row: bool, row_ids: np.ndarray, col_ids: np.ndarray,
+                  first: int) -> np.ndarray:
+        """Packed keys of the scores at or above their row's threshold (rows along axis 0, or along axis 1)."""
+        m = mask[: p.size].reshape(p.shape)
+        np.greater_equal(p, thr[:, None] if by_row else thr[None, :], out=m)
+        found = np.count_nonzero(m)
+        expected = p.size * _sample_rank(kk, n, min(p.shape), self_excluded) / min(p.shape)
+        if found > 8 * expected + (1 << 16):  # a flood of ties: hand those rows to the exact fallback
+            counts = np.count_nonzero(m, axis=1 if by_row else 0)
+            flooded = np.flatnonzero(counts > 8 * expected / len(counts) + 64)
+            redo[first + flooded] = True
+            thr[flooded] = np.inf
+            np.greater_equal(p, thr[:, None] if by_row else thr[None, :], out=m)
+        flat = np.flatnonzero(m)
+        r, col = np.divmod(flat, p.shape[1])
+        if by_row:  # local row positions; candidates as original indices, so ties break by original index
+            return _pack(r, p.ravel()[flat], col_ids[col], col_bits)
+        return _pack(col, p.ravel()[flat], row_ids[r], col_bits)
+
+    band = np.empty(1 << 22, bool)
+
+    def both_survivors(p: np.ndarray, thr_i: np.ndarray, thr_j: np.ndarray, rows_i: np.ndarray,
+                       rows_j: np.ndarray) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
+        """Survivors of an off-diagonal product for the rows of I and of J, from one scan of one mask."""
+        m = mask[: p.size].reshape(p.shape)
+        np.greater_equal(p, thr_i[:, None], out=m)
+        step = max(1, len(band) // p.shape[1])
+        for lo in range(0, p.shape[0], step):  # m |= p >= thr_j, in cache-sized bands
+            b = band[: min(step, p.shape[0] - lo) * p.shape[1]].reshape(-1, p.shape[1])
+            np.greater_equal(p[lo : lo + len(b)], thr_j[None, :], out=b)
+            np.bitwise_or(m[lo : lo + len(b)], b, out=m[lo : lo + len(b)])
+        expected = p.size * _sample_rank(kk, n, min(p.shape), self_excluded) / min(p.shape)
+        if np.count_nonzero(m) > 16 * expected + (1 << 17):
+            return None, None
+        flat = np.flatnonzero(m)
+        r, col = np.divmod(flat, p.shape[1])
+        s = p.ravel()[flat]
+        mine = s >= thr_i[r]
+        theirs = s >= thr_j[col]
+        return (
+            _pack(r[mine], s[mine], rows_j[col[mine]], col_bits),
+            _pack(col[theirs], s[theirs], rows_i[r[theirs]], col_bits),
+        )
+
+    # Diagonal tiles first: each row's threshold comes from its own tile, a random sample of the others.
+    scratch = np.empty((min(side, 256), side), np.float32)
+    for i, rows_i in enumerate(members):
+        t = len(rows_i)
+        np.take(x, rows_i, axis=0, out=left[:t])
+        p = product[: t * t].reshape(t, t)
+        np.matmul(left[:t], left[:t].T, out=p)
+        if self_excluded:
+            np.fill_diagonal(p, -np.inf)
+        rank = min(_sample_rank(kk, n, t, self_excluded), t - int(self_excluded))
+        thr = thresholds[bounds[i] : bounds[i + 1]]
+        for lo in range(0, t, len(scratch)):
+            part = scratch[: min(len(scratch), t - lo), :t]
+            part[:] = p[lo : lo + len(part)]
+            part.partition(t - rank, axis=1)
+            thr[lo : lo + len(part)] = part[:, t - rank]
+        pending[i].add(survivors(p, thr, True, rows_i, rows_i, bounds[i]))
+        done += 1
+        progress(done, total, _DESCRIPTION)
+    del scratch
+
+    def finish(i: int) -> None:
+        keys = pending[i].keys()
+        lo, hi = bounds[i], bounds[i + 1]
+        redo[lo:hi] |= _select(keys, kk, col_bits, idx[lo:hi], scores[lo:hi])
+        pending[i] = _KeyBuffer(0)
+
+    # Off-diagonal tiles I < J: one product serves the rows of I and, transposed, the rows of J.
+    for i in range(n_tiles - 1):
+        rows_i = members[i]
+        np.take(x, rows_i, axis=0, out=left[: len(rows_i)])
+        for j in range(i + 1, n_tiles):
+            rows_j = members[j]
+            np.take(x, rows_j, axis=0, out=right[: len(rows_j)])
+            p = product[: len(rows_i) * len(rows_j)].reshape(len(rows_i), len(rows_j))
+            np.matmul(left[: len(rows_i)], right[: len(rows_j)].T, out=p)
+            thr_i = thresholds[bounds[i] : bounds[i + 1]]
+            thr_j = thresholds[bounds[j] : bounds[j + 1]]
+            keys_i, keys_j = both_survivors(p, thr_i, thr_j, rows_i, rows_j)
+            if keys_i is None:  # a flood of ties: one role at a time, with the flood guard
+                keys_i = survivors(p, thr_i, True, rows_i, rows_j, bounds[i])
+                keys_j = survivors(p, thr_j, False, rows_i, rows_j, bounds[j])
+            pending[i].add(keys_i)
+            pending[j].add(keys_j)
+            done += 1
+            progress(done, total, _DESCRIPTION)
+        finish(i)
+    del product, mask, left, right, band
+    finish(n_tiles - 1)
+    _unpermute_rows(order, idx, scores)
+
+    # Rows whose estimated threshold kept too few survivors (rare), or that drowned in ties: exact, alone.
+    again = np.sort(order[redo])
+    if len(again):
+        rows = max(1, min(64, SCORE_BUDGET_BYTES // (4 * n)))
+        for start, block_idx, block_scores in _dense_blocks(x[again], x, kk, again, rows, no_progress):
+            idx[again[start : start + len(block_idx)]] = block_idx
+            scores[again[start : start + len(block_idx)]] = block_scores
+    progress(total, total, _DESCRIPTION)
+    return idx, scores
+
+
+class _KeyBuffer:
+    """Packed keys collected for one tile: one large, growable array, so memory fills and frees in one piece."""
+
+    def __init__(self, capacity: int) -> None:
+        self._keys = np.empty(capacity, np.uint64)  # untouched pages cost no memory
+        self._used = 0
+
+    def add(self, keys: np.ndarray) -> None:
+        if self._used + len(keys) > len(self._keys):
+            grown = np.empty(max(2 * len(self._keys), self._used + len(keys)), np.uint64)
+            grown[: self._used] = self._keys[: self._used]
+            self._keys = grown
+        self._keys[self._used : self._used + len(keys)] = keys
+        self._used += len(keys)
+
+    def keys(self) -> np.ndarray:
+        return self._keys[: self._used]
+
+
+def _unpermute_rows(order: np.ndarray, *arrays: np.ndarray) -> None:
+    """In place, move row ``p`` of every array to row ``order[p]`` (follows the cycles of the permutation)."""
+    source = np.empty_like(order)
+    source[order] = np.arange(len(order))  # the visited position whose result belongs in each row
+    placed = source == np.arange(len(order))
+    held = [np.empty(a.shape[1:], a.dtype) for a in arrays]
+    for first in range(len(order)):
+        if placed[first]:
+            continue
+        for a, h in zip(arrays, held):
+            h[...] = a[first]
+        row = first
+        while True:
+            placed[row] = True
+            nxt = source[row]
+            if nxt == first:
+                for a, h in zip(arrays, held):
+                    a[row] = h
+                break
+            for a in arrays:
+                a[row] = a[nxt]
+            row = nxt
