@@ -266,3 +266,14 @@ def test_tiled_path_at_scale_matches_dense_path():
     s = x[sample].astype(np.float64) @ x.astype(np.float64).T
     s[np.arange(300), sample] = -np.inf
     np.testing.assert_allclose(scores[sample], -np.sort(-s, axis=1)[:, :200], atol=1e-5)
+
+
+def test_non_finite_candidates_are_caught_through_their_scores():
+    rng = np.random.default_rng(15)
+    q, c = unit_vectors(rng, 3, 4), unit_vectors(rng, 50, 4)
+    c[7, 2] = np.inf
+    c[30, 0] = np.nan
+    with pytest.raises(InputError, match="candidates contain NaN or infinite values in 2 of 50 rows"):
+        topk(q, 5, c)
+    with pytest.raises(InputError, match="overflowed"):
+        topk(q * 1e30, 5, c[:5] * 1e30)

@@ -91,7 +91,9 @@ def topk(
     ([1, 0, 1], [0.8, 0.8, 0.6])
     """
     q = _as_vectors(queries, "queries")
-    c = q if candidates is None else _as_vectors(candidates, "candidates")
+    # Candidates given apart are checked through their scores, block by block: a NaN or inf in a vector
+    # makes its scores non-finite, and scanning 100,000 x 384 floats per query would cost more than the query.
+    c = q if candidates is None else _as_vectors(candidates, "candidates", check=False)
     if c.shape[1] != q.shape[1]:
         raise InputError(
             f"queries have {q.shape[1]} dimensions but candidates have {c.shape[1]}; "
@@ -112,7 +114,8 @@ def topk(
     self_index = np.arange(q.shape[0]) if self_excluded else None
     idx = np.empty((q.shape[0], kk), np.int64)
     scores = np.empty((q.shape[0], kk), np.float32)
-    for start, block_idx, block_scores in _dense_blocks(q, c, kk, self_index, rows, progress):
+    blocks = _dense_blocks(q, c, kk, self_index, rows, progress, check_scores=not all_pairs)
+    for start, block_idx, block_scores in blocks:
         idx[start : start + len(block_idx)] = block_idx
         scores[start : start + len(block_idx)] = block_scores
     return idx, scores
@@ -174,12 +177,13 @@ def _check_finite(y: np.ndarray, what: str) -> None:
         )
 
 
-def _as_vectors(x: np.ndarray, what: str) -> np.ndarray:
+def _as_vectors(x: np.ndarray, what: str, check: bool = True) -> np.ndarray:
     y = _as_matrix(x, what)
     if y.shape[1] == 0:
         raise InputError(f"{what} have 0 dimensions (shape {y.shape}); pass at least one column per record")
     y = np.ascontiguousarray(y, dtype=np.float32)
-    _check_finite(y, what)
+    if check:
+        _check_finite(y, what)
     return y
 
 
@@ -250,6 +254,7 @@ def _dense_blocks(
     self_index: np.ndarray | None,
     block_rows: int | None,
     progress: Progress,
+    check_scores: bool = False,
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     n_q, n_c = q.shape[0], c.shape[0]
     col_bits = _bits(n_c)
@@ -264,7 +269,11 @@ def _dense_blocks(
     for block, start in enumerate(range(0, n_q, rows)):
         stop = min(start + rows, n_q)
         s = scores[: stop - start]
-        np.matmul(q[start:stop], c.T, out=s)
+        with np.errstate(over="ignore", invalid="ignore"):  # reported below as an InputError
+            np.matmul(q[start:stop], c.T, out=s)
+        if check_scores and not np.isfinite(s).all():
+            _check_finite(c, "candidates")
+            raise InputError("scores overflowed float32; L2-normalise the vectors first (neighbors.normalize)")
         if self_index is not None:
             s[np.arange(stop - start), self_index[start:stop]] = -np.inf
         idx_out, score_out = _dense_select(s, kk, col_bits, scratch, mask[: stop - start])
@@ -305,7 +314,7 @@ def _dense_select(
         chosen = np.concatenate([above, ties])
         order = np.lexsort((chosen, -row[chosen]))
         idx_out[r] = chosen[order]
-        score_out[r] = row[chosen[order]]
+        score_out[r] = row[chosen[order]] + np.float32(0)  # -0.0 as 0.0, like the packed keys
     return idx_out, score_out
 
 
@@ -334,129 +343,156 @@ def _symmetric_pays(n: int, kk: int, tile: int, self_excluded: bool) -> bool:
 def _topk_all_pairs(
     x: np.ndarray, kk: int, tile: int, self_excluded: bool, progress: Progress
 ) -> tuple[np.ndarray, np.ndarray]:
-    n, dim = x.shape
-    n_tiles = math.ceil(n / tile)
-    bounds = [round(i * n / n_tiles) for i in range(n_tiles + 1)]
-    order = np.random.default_rng(_SEED).permutation(n)  # original row of each visited position
-    members = [order[bounds[i] : bounds[i + 1]] for i in range(n_tiles)]
-    col_bits = _bits(n)
-    side = max(len(m) for m in members)
-    product = np.empty(side * side, np.float32)
-    mask = np.empty(side * side, bool)
-    left, right = np.empty((side, dim), np.float32), np.empty((side, dim), np.float32)
-    thresholds = np.empty(n, np.float32)  # per visited position
-    redo = np.zeros(n, bool)  # per visited position: recompute exactly at the end
-    per_row = _sample_rank(kk, n, side, self_excluded) * n / side  # expected survivors of one row
-    pending = [_KeyBuffer(math.ceil(1.5 * per_row * len(m))) for m in members]
-    # Results are written in visited order (so memory fills front to back) and put in place at the end.
-    idx = np.empty((n, kk), np.int64)
-    scores = np.empty((n, kk), np.float32)
-    total, done = n_tiles * (n_tiles + 1) // 2, 0
+    return _AllPairs(x, kk, tile, self_excluded, progress).run()
 
-    def survivors(p: np.ndarray, thr: np.ndarray, by_row: bool, row_ids: np.ndarray, col_ids: np.ndarray,
-                  first: int) -> np.ndarray:
-        """Packed keys of the scores at or above their row's threshold (rows along axis 0, or along axis 1)."""
-        m = mask[: p.size].reshape(p.shape)
+
+class _AllPairs:
+    """All-pairs top-kk through symmetric tiles, visited in a fixed random order (see the module docstring).
+
+    Positions ``bounds[i] : bounds[i + 1]`` of the visiting order form tile ``i``; ``members[i]`` are their
+    original rows. Per-row state (thresholds, rows to redo, results) is kept by visiting position.
+    """
+
+    def __init__(self, x: np.ndarray, kk: int, tile: int, self_excluded: bool, progress: Progress) -> None:
+        n, dim = x.shape
+        self.x, self.kk, self.self_excluded, self.progress = x, kk, self_excluded, progress
+        self.n_tiles = math.ceil(n / tile)
+        self.bounds = [round(i * n / self.n_tiles) for i in range(self.n_tiles + 1)]
+        self.order = np.random.default_rng(_SEED).permutation(n)  # original row of each visited position
+        self.members = [self.order[self.bounds[i] : self.bounds[i + 1]] for i in range(self.n_tiles)]
+        self.col_bits = _bits(n)
+        side = max(len(m) for m in self.members)
+        self.product = np.empty(side * side, np.float32)
+        self.mask = np.empty(side * side, bool)
+        self.band = np.empty(1 << 22, bool)
+        self.left, self.right = np.empty((side, dim), np.float32), np.empty((side, dim), np.float32)
+        self.thresholds = np.empty(n, np.float32)
+        self.redo = np.zeros(n, bool)  # recompute exactly at the end
+        per_row = _sample_rank(kk, n, side, self_excluded) * n / side  # expected survivors of one row
+        self.pending = [_KeyBuffer(math.ceil(1.5 * per_row * len(m))) for m in self.members]
+        # Written in visiting order, so memory fills front to back; put in place at the end.
+        self.idx = np.empty((n, kk), np.int64)
+        self.scores = np.empty((n, kk), np.float32)
+        self.done, self.total = 0, self.n_tiles * (self.n_tiles + 1) // 2
+
+    def run(self) -> tuple[np.ndarray, np.ndarray]:
+        for i in range(self.n_tiles):  # first, so every row has its threshold before the other tiles
+            self._diagonal(i)
+        for i in range(self.n_tiles - 1):
+            np.take(self.x, self.members[i], axis=0, out=self.left[: len(self.members[i])])
+            for j in range(i + 1, self.n_tiles):
+                self._off_diagonal(i, j)
+            self._finish(i)  # tile i has now met every tile
+        del self.product, self.mask, self.band, self.left, self.right
+        self._finish(self.n_tiles - 1)
+        _unpermute_rows(self.order, self.idx, self.scores)
+        self._recompute(np.sort(self.order[self.redo]))
+        self.progress(self.total, self.total, _DESCRIPTION)
+        return self.idx, self.scores
+
+    def _tick(self) -> None:
+        self.done += 1
+        self.progress(self.done, self.total, _DESCRIPTION)
+
+    def _thresholds(self, i: int) -> np.ndarray:
+        return self.thresholds[self.bounds[i] : self.bounds[i + 1]]
+
+    def _expected(self, p: np.ndarray) -> float:
+        """Expected survivors of one role in a product (each row keeps about rank / tile of its scores)."""
+        return p.size * _sample_rank(self.kk, len(self.x), min(p.shape), self.self_excluded) / min(p.shape)
+
+    def _diagonal(self, i: int) -> None:
+        """Tile i against itself; each row's threshold comes from here, a random sample of the others."""
+        rows, t = self.members[i], len(self.members[i])
+        np.take(self.x, rows, axis=0, out=self.left[:t])
+        p = self.product[: t * t].reshape(t, t)
+        np.matmul(self.left[:t], self.left[:t].T, out=p)
+        if self.self_excluded:
+            np.fill_diagonal(p, -np.inf)
+        rank = min(_sample_rank(self.kk, len(self.x), t, self.self_excluded), t - int(self.self_excluded))
+        thr = self._thresholds(i)
+        scratch = np.empty((min(t, 256), t), np.float32)
+        for lo in range(0, t, len(scratch)):
+            part = scratch[: min(len(scratch), t - lo)]
+            part[:] = p[lo : lo + len(part)]
+            part.partition(t - rank, axis=1)
+            thr[lo : lo + len(part)] = part[:, t - rank]
+        self.pending[i].add(self._survivors(p, thr, True, rows, rows, i))
+        self._tick()
+
+    def _off_diagonal(self, i: int, j: int) -> None:
+        """Tiles i < j: one product serves the rows of i and, transposed, the rows of j."""
+        rows_i, rows_j = self.members[i], self.members[j]
+        np.take(self.x, rows_j, axis=0, out=self.right[: len(rows_j)])
+        p = self.product[: len(rows_i) * len(rows_j)].reshape(len(rows_i), len(rows_j))
+        np.matmul(self.left[: len(rows_i)], self.right[: len(rows_j)].T, out=p)
+        thr_i, thr_j = self._thresholds(i), self._thresholds(j)
+        keys = self._both_survivors(p, thr_i, thr_j, rows_i, rows_j)
+        if keys is None:  # a flood of ties: one role at a time, with the flood guard
+            keys = (
+                self._survivors(p, thr_i, True, rows_i, rows_j, i),
+                self._survivors(p, thr_j, False, rows_i, rows_j, j),
+            )
+        self.pending[i].add(keys[0])
+        self.pending[j].add(keys[1])
+        self._tick()
+
+    def _survivors(
+        self, p: np.ndarray, thr: np.ndarray, by_row: bool, rows_i: np.ndarray, rows_j: np.ndarray, tile: int
+    ) -> np.ndarray:
+        """Packed keys of the scores at or above their row's threshold; rows along axis 0 (by_row) or 1."""
+        m = self.mask[: p.size].reshape(p.shape)
         np.greater_equal(p, thr[:, None] if by_row else thr[None, :], out=m)
-        found = np.count_nonzero(m)
-        expected = p.size * _sample_rank(kk, n, min(p.shape), self_excluded) / min(p.shape)
-        if found > 4 * expected + 4096:  # a flood of ties: hand those rows to the exact fallback
+        expected = self._expected(p)
+        if np.count_nonzero(m) > 4 * expected + 4096:  # a flood of ties: those rows go to the exact fallback
             counts = np.count_nonzero(m, axis=1 if by_row else 0)
             flooded = np.flatnonzero(counts > 8 * expected / len(counts) + 64)
-            redo[first + flooded] = True
+            self.redo[self.bounds[tile] + flooded] = True
             thr[flooded] = np.inf
             np.greater_equal(p, thr[:, None] if by_row else thr[None, :], out=m)
         flat = np.flatnonzero(m)
         r, col = np.divmod(flat, p.shape[1])
-        if by_row:  # local row positions; candidates as original indices, so ties break by original index
-            return _pack(r, p.ravel()[flat], col_ids[col], col_bits)
-        return _pack(col, p.ravel()[flat], row_ids[r], col_bits)
+        # local row positions; candidates as original rows, so ties break by original index
+        if by_row:
+            return _pack(r, p.ravel()[flat], rows_j[col], self.col_bits)
+        return _pack(col, p.ravel()[flat], rows_i[r], self.col_bits)
 
-    band = np.empty(1 << 22, bool)
-
-    def both_survivors(p: np.ndarray, thr_i: np.ndarray, thr_j: np.ndarray, rows_i: np.ndarray,
-                       rows_j: np.ndarray) -> tuple[np.ndarray, np.ndarray] | tuple[None, None]:
-        """Survivors of an off-diagonal product for the rows of I and of J, from one scan of one mask."""
-        m = mask[: p.size].reshape(p.shape)
+    def _both_survivors(
+        self, p: np.ndarray, thr_i: np.ndarray, thr_j: np.ndarray, rows_i: np.ndarray, rows_j: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Survivors for the rows of i and of j from one scan of one mask; None on a flood of ties."""
+        m = self.mask[: p.size].reshape(p.shape)
         np.greater_equal(p, thr_i[:, None], out=m)
-        step = max(1, len(band) // p.shape[1])
+        step = max(1, len(self.band) // p.shape[1])
         for lo in range(0, p.shape[0], step):  # m |= p >= thr_j, in cache-sized bands
-            b = band[: min(step, p.shape[0] - lo) * p.shape[1]].reshape(-1, p.shape[1])
+            b = self.band[: min(step, p.shape[0] - lo) * p.shape[1]].reshape(-1, p.shape[1])
             np.greater_equal(p[lo : lo + len(b)], thr_j[None, :], out=b)
             np.bitwise_or(m[lo : lo + len(b)], b, out=m[lo : lo + len(b)])
-        expected = p.size * _sample_rank(kk, n, min(p.shape), self_excluded) / min(p.shape)
-        if np.count_nonzero(m) > 8 * expected + 4096:
-            return None, None
+        if np.count_nonzero(m) > 8 * self._expected(p) + 4096:
+            return None
         flat = np.flatnonzero(m)
         r, col = np.divmod(flat, p.shape[1])
         s = p.ravel()[flat]
-        mine = s >= thr_i[r]
-        theirs = s >= thr_j[col]
+        mine, theirs = s >= thr_i[r], s >= thr_j[col]
         return (
-            _pack(r[mine], s[mine], rows_j[col[mine]], col_bits),
-            _pack(col[theirs], s[theirs], rows_i[r[theirs]], col_bits),
+            _pack(r[mine], s[mine], rows_j[col[mine]], self.col_bits),
+            _pack(col[theirs], s[theirs], rows_i[r[theirs]], self.col_bits),
         )
 
-    # Diagonal tiles first: each row's threshold comes from its own tile, a random sample of the others.
-    scratch = np.empty((min(side, 256), side), np.float32)
-    for i, rows_i in enumerate(members):
-        t = len(rows_i)
-        np.take(x, rows_i, axis=0, out=left[:t])
-        p = product[: t * t].reshape(t, t)
-        np.matmul(left[:t], left[:t].T, out=p)
-        if self_excluded:
-            np.fill_diagonal(p, -np.inf)
-        rank = min(_sample_rank(kk, n, t, self_excluded), t - int(self_excluded))
-        thr = thresholds[bounds[i] : bounds[i + 1]]
-        for lo in range(0, t, len(scratch)):
-            part = scratch[: min(len(scratch), t - lo), :t]
-            part[:] = p[lo : lo + len(part)]
-            part.partition(t - rank, axis=1)
-            thr[lo : lo + len(part)] = part[:, t - rank]
-        pending[i].add(survivors(p, thr, True, rows_i, rows_i, bounds[i]))
-        done += 1
-        progress(done, total, _DESCRIPTION)
-    del scratch
+    def _finish(self, i: int) -> None:
+        """Tile i has met every tile: select its rows' top-kk; rows left short are redone at the end."""
+        lo, hi = self.bounds[i], self.bounds[i + 1]
+        self.redo[lo:hi] |= _select(self.pending[i].keys(), self.kk, self.col_bits, self.idx[lo:hi], self.scores[lo:hi])
+        self.pending[i] = _KeyBuffer(0)
 
-    def finish(i: int) -> None:
-        keys = pending[i].keys()
-        lo, hi = bounds[i], bounds[i + 1]
-        redo[lo:hi] |= _select(keys, kk, col_bits, idx[lo:hi], scores[lo:hi])
-        pending[i] = _KeyBuffer(0)
-
-    # Off-diagonal tiles I < J: one product serves the rows of I and, transposed, the rows of J.
-    for i in range(n_tiles - 1):
-        rows_i = members[i]
-        np.take(x, rows_i, axis=0, out=left[: len(rows_i)])
-        for j in range(i + 1, n_tiles):
-            rows_j = members[j]
-            np.take(x, rows_j, axis=0, out=right[: len(rows_j)])
-            p = product[: len(rows_i) * len(rows_j)].reshape(len(rows_i), len(rows_j))
-            np.matmul(left[: len(rows_i)], right[: len(rows_j)].T, out=p)
-            thr_i = thresholds[bounds[i] : bounds[i + 1]]
-            thr_j = thresholds[bounds[j] : bounds[j + 1]]
-            keys_i, keys_j = both_survivors(p, thr_i, thr_j, rows_i, rows_j)
-            if keys_i is None:  # a flood of ties: one role at a time, with the flood guard
-                keys_i = survivors(p, thr_i, True, rows_i, rows_j, bounds[i])
-                keys_j = survivors(p, thr_j, False, rows_i, rows_j, bounds[j])
-            pending[i].add(keys_i)
-            pending[j].add(keys_j)
-            done += 1
-            progress(done, total, _DESCRIPTION)
-        finish(i)
-    del product, mask, left, right, band
-    finish(n_tiles - 1)
-    _unpermute_rows(order, idx, scores)
-
-    # Rows whose estimated threshold kept too few survivors (rare), or that drowned in ties: exact, alone.
-    again = np.sort(order[redo])
-    if len(again):
-        rows = max(1, min(64, SCORE_BUDGET_BYTES // (4 * n)))
-        for start, block_idx, block_scores in _dense_blocks(x[again], x, kk, again, rows, no_progress):
-            idx[again[start : start + len(block_idx)]] = block_idx
-            scores[again[start : start + len(block_idx)]] = block_scores
-    progress(total, total, _DESCRIPTION)
-    return idx, scores
+    def _recompute(self, rows: np.ndarray) -> None:
+        """Exact top-kk of a few original rows, on their own (rare estimate misses, floods of ties)."""
+        if not len(rows):
+            return
+        block = max(1, min(64, SCORE_BUDGET_BYTES // (4 * len(self.x))))
+        for start, idx, scores in _dense_blocks(self.x[rows], self.x, self.kk, rows, block, no_progress):
+            self.idx[rows[start : start + len(idx)]] = idx
+            self.scores[rows[start : start + len(idx)]] = scores
 
 
 class _KeyBuffer:
