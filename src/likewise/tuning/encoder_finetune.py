@@ -155,7 +155,7 @@ def finetune_encoder(
             num_train_epochs=epochs,
             per_device_train_batch_size=batch_size,
             learning_rate=lr,
-            warmup_ratio=0.1,
+            warmup_steps=max(1, total_steps // 10),
             seed=seed,
             batch_sampler=BatchSamplers.GROUP_BY_LABEL,
             save_strategy="no",
