@@ -107,3 +107,14 @@ def test_compaction_keeps_every_vector(tmp_path, hashing_encoder):
 def test_tiny_inputs(tmp_path, hashing_encoder, n):
     vectors, stats = embed_records(hashing_encoder, [str(i) for i in range(n)], _texts(n), EmbeddingCache(tmp_path))
     assert vectors.shape == (n, hashing_encoder.dim) and stats.records == n
+
+
+def test_lookup_is_exact_on_all_128_bits(tmp_path):
+    cache = EmbeddingCache(tmp_path)
+    stored = np.arange(32, dtype=np.uint8).reshape(2, 16)
+    cache.add("enc", stored, np.eye(2, 3, dtype=np.float32))
+    probe = stored.copy()
+    probe[0, 15] ^= 1  # same first 64 bits, different last 64
+    found, vectors = EmbeddingCache(tmp_path).lookup("enc", probe)
+    assert found.tolist() == [False, True]
+    np.testing.assert_array_equal(vectors, [[0, 1, 0]])
