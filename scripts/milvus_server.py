@@ -62,6 +62,7 @@ def start_server(port: int, data_dir: Path, timeout_s: float):
             f"refusing to start: Milvus binds every interface and this namespace has {interfaces()}; "
             "use `python scripts/milvus_server.py run -- CMD` (or run inside `unshare --net`)"
         )
+    bring_loopback_up()  # a fresh namespace starts with lo down
     from milvus import MilvusServer, MilvusServerConfig
 
     server = MilvusServer(MilvusServerConfig(), wait_for_started=False)
@@ -98,7 +99,6 @@ def _run(args: argparse.Namespace) -> int:
         inner = [unshare, "--net", "--", sys.executable, os.path.abspath(__file__), "run",
                  "--port", str(args.port), "--timeout", str(args.timeout), "--", *command]
         return subprocess.run(inner, env=env).returncode
-    bring_loopback_up()
     data_dir = Path(tempfile.mkdtemp(prefix="likewise-milvus-"))
     try:
         try:

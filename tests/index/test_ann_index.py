@@ -21,7 +21,7 @@ def built():
     ids, vectors, pl = record_ids(n), clustered(n, DIM, clusters=50, seed=2), payloads(n)
     exact = ExactIndex(DIM, encoder_id="enc")
     exact.upsert(ids, vectors, pl)
-    return exact, HNSWIndex.from_exact(exact, M=16, ef_construction=100, ef=150, exact_below=100)
+    return exact, HNSWIndex.from_exact(exact, M=16, ef_construction=100, ef=150, ef_per_k=0, exact_below=100)
 
 
 def test_recall_at_100_against_exact_on_clustered_points(built):
@@ -91,6 +91,12 @@ def test_same_validation_as_every_backend():
         ann.search(np.ones(3), 1)
     with pytest.raises(InputError, match="HNSW needs M >= 2"):
         HNSWIndex(4, encoder_id="enc", M=1)
+
+
+def test_search_breadth_grows_with_k():
+    ann = HNSWIndex(4, encoder_id="enc", ef=64, ef_per_k=2.0)
+    assert (ann.search_ef(10), ann.search_ef(1000)) == (64, 2000)
+    assert HNSWIndex(4, encoder_id="enc", ef=8, ef_per_k=0).search_ef(50) == 50  # never below k
 
 
 def test_missing_hnswlib_names_the_extra(monkeypatch):

@@ -126,6 +126,10 @@ def test_create_open_and_errors(uri, unique_name):
         index.search(np.ones(4), 20_000)
     with pytest.raises(InputError, match="invalid Milvus collection name"):
         MilvusIndex(uri, "bad-name")
+    with pytest.raises(InputError, match="unknown consistency 'strong'; choose one of Strong, Bounded"):
+        MilvusIndex(uri, unique_name, consistency="strong")
+    bounded = MilvusIndex(uri, unique_name, consistency="Bounded")  # may lag fresh writes: not searched here
+    assert (bounded.consistency, bounded.dimension, bounded.encoder_id) == ("Bounded", 4, "e")
     physical = index._physical()
     index._client.create_collection(f"{unique_name}_foreign", dimension=4)  # made by someone else
     with pytest.raises(InputError, match="not made by likewise"):

@@ -243,30 +243,35 @@ class Index(ABC):
                 f"from {self.encoder_id!r}; embed the queries with the index's encoder or rebuild the index"
             )
         queries = self.meta.check_vectors(vectors, "query vectors")
-        k = self._check_k(k)
+        k = check_k(k)
         excluded = frozenset(str(i) for i in exclude_ids) if exclude_ids else frozenset()
         rows = self._search(queries, k, filter, excluded)
+        if len(rows) and not any(rows):
+            self._refuse_if_empty()  # counted only here: count() is a round trip on a server
         return [Hits(row, k) for row in rows]
 
     def search_by_id(self, id: str, k: int, filter: Filter | None = None) -> Hits:
         """The k nearest records of a stored record; the record itself is never among them."""
-        self._check_k(k)
         found = self._vectors([id])
         if id not in found:
+            self._refuse_if_empty()
             raise InputError(
                 f"no record with id {id!r} in this index ({self.count()} records); check the id, or search "
                 f"by free text with `likewise search --text \"...\"`"
             )
         return self.search(found[id], k, filter=filter, exclude_ids=[id])[0]
 
-    # -- checks -------------------------------------------------------------------------------------------
-    def _check_k(self, k: int) -> int:
-        try:
-            k = operator.index(k) if not isinstance(k, bool) else 0
-        except TypeError:
-            k = 0
-        if k < 1:
-            raise InputError(f"k must be a positive whole number, got {k!r}")
+    def _refuse_if_empty(self) -> None:
         if self.count() == 0:
             raise InputError("the index is empty: add records first (run `likewise index`)")
-        return k
+
+
+def check_k(k: object) -> int:
+    """k as an int, or InputError unless it is a positive whole number."""
+    try:
+        number = operator.index(k) if not isinstance(k, bool) else 0  # type: ignore[arg-type]
+    except TypeError:
+        number = 0
+    if number < 1:
+        raise InputError(f"k must be a positive whole number, got {k!r}")
+    return number

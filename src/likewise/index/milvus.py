@@ -16,10 +16,14 @@ payload). The name likewise searches (for example ``likewise_reviews_tuned``) is
 sits in a physical collection ``<alias>__<8 hex>``. Its property ``likewise.index`` holds likewise's metadata (dimension,
 encoder id, vector kind), checked on every query. :meth:`MilvusIndex.rebuild_and_switch` writes a new
 physical collection completely, checks its row count, then moves the alias in one step and drops the old
-collection, so a search never sees a half-written index. Collections use Strong consistency, so a search
-sees every write that returned before it.
+collection, so a search never sees a half-written index. Reads use Strong consistency by default, so a
+search sees every write that returned before it; on a server that costs up to one time tick (200 ms by
+default) per call, which ``consistency="Bounded"`` avoids for read-mostly serving (writes then show up
+within the server's staleness bound, a few seconds).
 
-Writes go in batches (``batch_size``); a batch failing for a transient reason (connection, rate limit) is
+Writes go in batches (``batch_size``); a write of more than one batch is flushed at the end, so the
+records move from the growing segment (searched slowly, by brute force) to sealed, indexed segments, while
+small updates stay searchable at once without a flush. A batch failing for a transient reason (connection, rate limit) is
 retried ``retries`` times with backoff, then raises :class:`~likewise.errors.LikewiseError`. An unreachable
 server, a missing collection or a collection likewise did not make raise :class:`~likewise.errors.InputError`.
 """
@@ -47,6 +51,7 @@ ID_MAX_BYTES = 512
 LABEL_MAX_BYTES = 512
 TEXT_MAX_BYTES = 65_535
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,200}$")
+CONSISTENCY_LEVELS = ("Strong", "Bounded", "Session", "Eventually")
 _TRANSIENT_CODES = {2, 8}  # cannot connect; rate limited
 T = TypeVar("T")
 
@@ -104,8 +109,11 @@ class MilvusIndex(Index):
         batch_size: int = 1000,
         retries: int = 3,
         search_params: dict[str, Any] | None = None,
+        consistency: str = "Strong",
     ) -> None:
-        self.uri, self.name = uri, name
+        if consistency not in CONSISTENCY_LEVELS:
+            raise InputError(f"unknown consistency {consistency!r}; choose one of {', '.join(CONSISTENCY_LEVELS)}")
+        self.uri, self.name, self.consistency = uri, name, consistency
         self.batch_size, self.retries = int(batch_size), int(retries)
         self.search_params = search_params or {}
         if self.batch_size < 1:
@@ -147,11 +155,14 @@ class MilvusIndex(Index):
 
     # -- backend methods ----------------------------------------------------------------------------------
     def count(self) -> int:
-        rows = self._do("count records", lambda: self._client.query(self.name, filter="", output_fields=["count(*)"]))
+        rows = self._do("count records", lambda: self._client.query(
+            self.name, filter="", output_fields=["count(*)"], consistency_level=self.consistency))
         return int(rows[0]["count(*)"])
 
     def _upsert(self, ids: list[str], vectors: np.ndarray, payloads: list[Payload]) -> None:
         self._write(self.name, ids, vectors, payloads, no_progress)
+        if len(ids) > self.batch_size:  # a bulk write: seal it into indexed segments (growing ones search slowly)
+            self._do("flush", lambda: self._client.flush(self.name))
 
     def _write(self, target: str, ids: list[str], vectors: np.ndarray, payloads: list[Payload], progress: Progress) -> None:
         long = [i for i in ids if len(i.encode("utf-8")) > ID_MAX_BYTES]
@@ -163,7 +174,7 @@ class MilvusIndex(Index):
         for start in range(0, len(ids), self.batch_size):
             stop = min(start + self.batch_size, len(ids))
             rows = [
-                {"id": ids[j], "vector": vectors[j].tolist(), "label": payloads[j].label or "",
+                {"id": ids[j], "vector": vectors[j], "label": payloads[j].label or "",
                  "text": _cut(payloads[j].text, TEXT_MAX_BYTES)}
                 for j in range(start, stop)
             ]
@@ -171,7 +182,10 @@ class MilvusIndex(Index):
             progress(stop, len(ids), "writing to Milvus")
 
     def _delete(self, ids: list[str]) -> int:
-        present = list(self._vectors(ids))
+        rows = self._do("read records", lambda: self._client.query(
+            self.name, filter=filter_expression(Filter(ids_in=frozenset(ids))), output_fields=["id"],
+            consistency_level=self.consistency))
+        present = [str(r["id"]) for r in rows]
         if present:
             self._do("delete records", lambda: self._client.delete(self.name, filter=filter_expression(Filter(ids_in=frozenset(present)))))
         return len(present)
@@ -185,8 +199,8 @@ class MilvusIndex(Index):
             return [[] for _ in range(len(vectors))]
         expression = filter_expression(filter, exclude_ids)
         results = self._do("search", lambda: self._client.search(
-            self.name, data=vectors.tolist(), limit=k, filter=expression, output_fields=["label", "text"],
-            search_params={"metric_type": "IP", "params": self.search_params},
+            self.name, data=list(vectors), limit=k, filter=expression, output_fields=["label", "text"],
+            search_params={"metric_type": "IP", "params": self.search_params}, consistency_level=self.consistency,
         ))
         return [
             rank_hits((Hit(str(r["id"]), float(r["distance"]), r["entity"].get("label") or None,
@@ -196,7 +210,8 @@ class MilvusIndex(Index):
 
     def _vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
         rows = self._do("read records", lambda: self._client.query(
-            self.name, filter=filter_expression(Filter(ids_in=frozenset(ids))), output_fields=["vector"]))
+            self.name, filter=filter_expression(Filter(ids_in=frozenset(ids))), output_fields=["vector"],
+            consistency_level=self.consistency))
         return {str(r["id"]): np.asarray(r["vector"], dtype=np.float32) for r in rows}
 
     # -- rebuild behind the alias -------------------------------------------------------------------------
