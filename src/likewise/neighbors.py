@@ -204,14 +204,17 @@ def _positive_int(value: object, what: str) -> int:
 
 def _score_keys(scores: np.ndarray) -> np.ndarray:
     """uint32 keys that sort in descending score order (-0.0 and 0.0 get the same key)."""
-    bits = (scores + np.float32(0)).view(np.uint32)
-    return np.where(bits >= _SIGN, bits, bits ^ _LOW31)
+    bits = (scores + np.float32(0)).view(np.uint32)  # a new array: changed in place below
+    np.bitwise_xor(bits, _LOW31, out=bits, where=bits < _SIGN)
+    return bits
 
 
 def _pack(rows: np.ndarray, scores: np.ndarray, cols: np.ndarray, col_bits: int) -> np.ndarray:
-    keys = rows.astype(np.uint64) << np.uint64(32 + col_bits)
-    keys |= _score_keys(scores).astype(np.uint64) << np.uint64(col_bits)
-    keys |= cols.astype(np.uint64)
+    """One uint64 per candidate: row (high bits), score key (32 bits), candidate index (low ``col_bits``)."""
+    keys = _score_keys(scores).astype(np.uint64)
+    keys <<= np.uint64(col_bits)
+    keys |= cols.astype(np.uint64, copy=False)
+    keys |= rows.astype(np.uint64, copy=False) << np.uint64(32 + col_bits)
     return keys
 
 
