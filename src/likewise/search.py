@@ -133,8 +133,10 @@ def build_index(
         graph = HNSWIndex.from_exact(index, progress=progress)
         report = graph.measure_recall(min(measure_recall_k, len(ids) - 1))
         recall = asdict(report)
+    version = ws.manifest.get("vectors", {}).get(kind, {}).get("version")
     ws.record_artifact(f"index_{kind}", {"path": f"{INDEX_DIR}/{kind}", "backend": backend, "count": len(ids),
-                                         "encoder": encoder, **({"recall": recall} if recall else {})})
+                                         "encoder": encoder, "vectors_version": version,
+                                         **({"recall": recall} if recall else {})})
     ws.save_manifest()
     return IndexResult(kind, backend, len(ids), added, updated, removed, unchanged, time.perf_counter() - start,
                        str(folder), recall)
@@ -176,13 +178,15 @@ def open_index(ws: Workspace, kind: str, *, backend: str = "exact", milvus_uri: 
             raise InputError(f"no Milvus collection for {kind} vectors yet; run `likewise index --backend milvus` first")
         return MilvusIndex(uri, _milvus_name(ws, kind), token=milvus_token)
     folder = ws.path / INDEX_DIR / kind
-    if not (folder / INDEX_MANIFEST).exists():
-        raise InputError(f"no {kind} index in {ws.path}; run `likewise index` first")
+    current = ws.manifest.get("vectors", {}).get(kind, {})
+    built = ws.manifest.get("artifacts", {}).get(f"index_{kind}", {})
+    if not (folder / INDEX_MANIFEST).exists() or built.get("vectors_version") != current.get("version"):
+        # no index yet, or vectors written after it (embed / tune ran since): bring it up to date first
+        build_index(ws, kind=kind)
     index = ExactIndex.load(folder)
-    current = ws.manifest.get("vectors", {}).get(kind, {}).get("encoder")
-    if current and current != index.encoder_id:
+    if current.get("encoder") and current["encoder"] != index.encoder_id:
         raise InputError(f"the {kind} index holds vectors of {index.encoder_id!r} but the workspace now has "
-                         f"{current!r}; run `likewise index` again")
+                         f"{current['encoder']!r}; run `likewise index` again")
     if backend == "hnsw":
         from likewise.index import HNSWIndex
 
@@ -366,8 +370,6 @@ def compare_session(ws: Workspace, record_id: str, *, size: int = 1000) -> Sessi
     for kind in ("raw", "tuned"):
         if kind == "tuned" and "tuned" not in ws.manifest.get("vectors", {}):
             raise InputError("no tuned vectors to compare with; run `likewise tune` first")
-        if not (ws.path / INDEX_DIR / kind / INDEX_MANIFEST).exists():
-            build_index(ws, kind=kind)
         hits = search(ws, record_id=record_id, k=size, kind=kind).hits
         labels = [data.labels[row[h.id]] for h in hits]
         known = [lab for lab in labels if lab is not None]

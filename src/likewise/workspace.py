@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -177,6 +178,7 @@ class Workspace:
             "dim": int(vectors.shape[1]),
             "encoder": encoder,
             "written": now_iso(),
+            "version": uuid.uuid4().hex,  # changes on every write: indexes built from these vectors record it
             **(extra or {}),
         }
 

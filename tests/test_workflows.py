@@ -1,0 +1,164 @@
+"""Tune, transform, evaluate and compare models over a real workspace (BBC News, hashing vectors: fast)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from likewise.cli.main import cli
+from likewise.datasets import load_dataset
+from likewise.embedding import embed_into_workspace
+from likewise.encoders import get_encoder
+from likewise.errors import InputError
+from likewise.search import compare_session, search
+from likewise.workflows import compare_models, evaluate_workspace, export_vectors, transform_vectors, tune_workspace
+from likewise.workspace import Workspace
+
+FAST = {"epochs": 8, "patience": 3, "validation": "holdout"}
+
+
+@pytest.fixture(scope="module")
+def bbc():
+    data = load_dataset("bbc_news")
+    data = data.subset(np.arange(0, len(data), 3))  # 742 records
+    for i in range(0, len(data), 5):  # a fifth unlabeled: tuned vectors must still cover them
+        data.labels[i] = None
+    return data
+
+
+@pytest.fixture
+def ws(tmp_path, bbc):
+    ws = Workspace.open(tmp_path / "ws", create=True)
+    embed_into_workspace(ws, bbc, get_encoder("hashing"), source={"path": "bbc"})
+    return ws
+
+
+@pytest.fixture(scope="module")
+def tuned_template(tmp_path_factory, bbc):
+    """One tuned workspace per module (training is the slow part); tests work on copies."""
+    folder = tmp_path_factory.mktemp("tuned") / "ws"
+    ws = Workspace.open(folder, create=True)
+    embed_into_workspace(ws, bbc, get_encoder("hashing"), source={"path": "bbc"})
+    result = tune_workspace(ws, tuner_options=FAST)
+    return folder, result
+
+
+@pytest.fixture
+def tuned(tuned_template, tmp_path):
+    import shutil
+
+    shutil.copytree(tuned_template[0], tmp_path / "tuned")
+    return Workspace.open(tmp_path / "tuned"), tuned_template[1]
+
+
+def test_tune_writes_head_card_and_tuned_vectors_for_every_record(tuned, bbc):
+    ws, result = tuned
+    assert result.train_records == int(bbc.labeled_mask.sum())
+    folder = ws.path / "head"
+    assert {p.name for p in folder.iterdir()} >= {"head.safetensors", "head.json", "tuner.json", "MODEL_CARD.md"}
+    card = (folder / "MODEL_CARD.md").read_text()
+    assert "Trained on" in card and "business" in card
+    tuned = ws.load_vectors("tuned")
+    assert tuned.ids == bbc.ids and tuned.vectors.shape == (len(bbc), 256)
+    np.testing.assert_allclose(np.linalg.norm(tuned.vectors, axis=1), 1, atol=1e-4)
+    if not result.kept_identity:
+        comparison = compare_session(ws, bbc.ids[1], size=100)
+        assert comparison.results["tuned"]["same_class_share"] > comparison.results["raw"]["same_class_share"]
+    # the search picks up the new vectors without a manual `likewise index`
+    assert search(ws, record_id=bbc.ids[1], k=5).kind == "tuned"
+
+
+def test_failed_retune_keeps_previous_head(tuned):
+    ws, _ = tuned
+    before = (ws.path / "head" / "head.safetensors").read_bytes()
+    with pytest.raises(InputError):
+        tune_workspace(ws, tuner_options={**FAST, "loss": "no_such_loss"})
+    assert (ws.path / "head" / "head.safetensors").read_bytes() == before
+
+
+def test_transform_exports_round_trip(tuned, bbc, tmp_path):
+    ws, _ = tuned
+    tuned = ws.load_vectors("tuned")
+    export_vectors(ws, tmp_path / "v.parquet")
+    frame = pd.read_parquet(tmp_path / "v.parquet")
+    assert frame["id"].tolist() == bbc.ids
+    np.testing.assert_allclose(np.stack(frame["vector"].to_numpy()), tuned.vectors, atol=1e-6)
+    assert [None if pd.isna(x) else x for x in frame["label"]] == bbc.labels
+    export_vectors(ws, tmp_path / "v.npy")
+    np.testing.assert_array_equal(np.load(tmp_path / "v.npy"), tuned.vectors)
+    assert json.loads((tmp_path / "v.ids.json").read_text()) == bbc.ids
+    export_vectors(ws, tmp_path / "v.jsonl")
+    first = json.loads((tmp_path / "v.jsonl").read_text().splitlines()[0])
+    assert first["id"] == bbc.ids[0] and len(first["vector"]) == 256
+    with pytest.raises(InputError, match="unknown export format"):
+        export_vectors(ws, tmp_path / "v.txt")
+
+
+def test_head_refuses_other_dimension_or_encoder(tuned):
+    ws, _ = tuned
+    with pytest.raises(InputError, match="dimensional"):
+        transform_vectors(ws, np.ones((2, 384), dtype=np.float32))
+    with pytest.raises(InputError, match="trained on vectors from"):
+        transform_vectors(ws, np.ones((2, 256), dtype=np.float32), encoder="st:other-model")
+
+
+def test_tune_bad_labels(tmp_path):
+    from likewise.records import Dataset
+
+    ws = Workspace.open(tmp_path / "w", create=True)
+    data = Dataset.from_lists([f"text {i}" for i in range(6)], ["a", "a", "a", "b", "c", None])
+    embed_into_workspace(ws, data, get_encoder("hashing"), source={})
+    with pytest.raises(InputError, match=r"2 classes have only 1 labeled record \(b, c\)"):
+        tune_workspace(ws)
+    one = Dataset.from_lists([f"text {i}" for i in range(4)], ["a"] * 4)
+    embed_into_workspace(ws, one, get_encoder("hashing"), source={})
+    with pytest.raises(InputError, match="one class"):
+        tune_workspace(ws)
+
+
+def test_evaluate_scores_only_held_out_records(ws, bbc):
+    result = evaluate_workspace(ws, methods=("raw", "lda"), budgets=(25, "all"), seeds=(0, 1), k=20)
+    summary = {(s["method"], s["budget"]): s for s in result.summary()}
+    assert set(summary) == {("raw", "25"), ("raw", "all"), ("lda", "25"), ("lda", "all")}
+    labeled = int(bbc.labeled_mask.sum())
+    for row in result.rows:
+        assert row.train_records + row.test_records <= labeled
+        assert abs(row.test_records - 0.4 * labeled) <= 3
+        assert 0 <= row.metrics["top_k"] <= 1
+    # raw vectors do not depend on the budget: same test split, same score
+    assert summary[("raw", "25")]["top_k"]["mean"] == pytest.approx(summary[("raw", "all")]["top_k"]["mean"])
+    # LDA learns from the training labels: above the raw hashing vectors on held-out records
+    assert summary[("lda", "all")]["top_k"]["mean"] > summary[("raw", "all")]["top_k"]["mean"]
+    assert (ws.path / "evaluation.json").exists()
+
+
+def test_compare_models_ranks_and_reads_user_vectors(ws, bbc, tmp_path):
+    rng = np.random.default_rng(0)
+    classes = sorted(set(filter(None, bbc.labels)))
+    centers = rng.normal(size=(len(classes), 16))
+    # "API" vectors that know the classes well: should rank first
+    good = np.stack([centers[classes.index(lab)] + 0.1 * rng.normal(size=16) if lab else rng.normal(size=16)
+                     for lab in bbc.labels]).astype(np.float32)
+    pd.DataFrame({"id": bbc.ids, "vector": list(good)}).to_parquet(tmp_path / "api.parquet")
+    scores = compare_models(ws, ["hashing"], vector_files=[str(tmp_path / "api.parquet")], k=20)
+    assert [s.model.split(":")[0] for s in scores] == ["vectors", "hashing"]
+    assert scores[0].metrics["top_k"] > 0.9 > scores[1].metrics["top_k"]
+
+
+def test_cli_tune_transform_evaluate(ws, tmp_path):
+    runner = CliRunner()
+    out = runner.invoke(cli, ["tune", "-w", str(ws.path), "--epochs", "3", "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["kind"] == "head"
+    out = runner.invoke(cli, ["transform", "-w", str(ws.path), "-o", str(tmp_path / "t.npy")])
+    assert out.exit_code == 0 and (tmp_path / "t.npy").exists()
+    out = runner.invoke(cli, ["evaluate", "-w", str(ws.path), "--methods", "raw,lda", "--budgets", "25", "--seeds", "0", "-k", "10", "--json"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["summary"][0]["method"] == "raw"
+    bad = runner.invoke(cli, ["evaluate", "-w", str(ws.path), "--methods", "raw,magic", "--budgets", "25"])
+    assert bad.exit_code == 2 and "unknown method 'magic'" in bad.stderr
+    bad = runner.invoke(cli, ["evaluate", "-w", str(ws.path), "--methods", "raw", "--budgets", "4"])
+    assert bad.exit_code == 2 and "too small for 5 classes" in bad.stderr
