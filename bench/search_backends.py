@@ -81,7 +81,11 @@ def bench_exact_and_ann(args, vectors, ids, queries, skip) -> None:
     truth = {k: exact.search(queries, k) for k in (10, args.k)}
     for m, ef_construction in args.hnsw:
         ann, build = timed(lambda: HNSWIndex.from_exact(exact, M=m, ef_construction=ef_construction))
-        emit(backend="hnsw", M=m, ef_construction=ef_construction, build_s=round(build, 1))
+        with tempfile.TemporaryDirectory() as folder:
+            _, save_s = timed(lambda: ann.save(folder))
+            _, load_s = timed(lambda: HNSWIndex.load(folder))
+        emit(backend="hnsw", M=m, ef_construction=ef_construction, build_s=round(build, 1),
+             save_s=round(save_s, 1), load_s=round(load_s, 1))
         for k, efs in ((10, (32, 64, 128)), (args.k, (args.k, int(1.5 * args.k), 2 * args.k))):
             for ef in efs:
                 ann.ef, ann.ef_per_k = ef, 0.0

@@ -103,3 +103,40 @@ def test_missing_hnswlib_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "hnswlib", None)  # what an environment without the package looks like
     with pytest.raises(MissingExtraError, match=r"pip install 'likewise\[ann\]'"):
         HNSWIndex(4, encoder_id="enc")
+
+
+def test_save_load_round_trip_keeps_graph_and_deletions(tmp_path):
+    ids, vectors = record_ids(800), clustered(800, 8, seed=6)
+    ann = HNSWIndex(8, encoder_id="enc", vector_kind="tuned", M=8, ef_construction=50, ef=40, exact_below=10)
+    ann.upsert(ids, vectors, payloads(800))
+    ann.delete(["rec-00005"])
+    ann.save(tmp_path)
+    loaded = HNSWIndex.load(tmp_path)
+    assert (loaded.count(), loaded.vector_kind, loaded.M, loaded.ef, loaded.exact_below) == (799, "tuned", 8, 40, 10)
+    queries = vectors[:20]
+    assert loaded.search(queries, 10) == ann.search(queries, 10)
+    assert "rec-00005" not in {h.id for h in loaded.search(vectors[5], 50)[0]}
+    loaded.upsert(["rec-00005"], vectors[5])  # the reloaded graph still takes writes
+    assert loaded.search(vectors[5], 1)[0][0].id == "rec-00005"
+    assert ExactIndex.load(tmp_path).count() == 799  # the folder is a plain exact index too
+
+
+def test_damaged_or_stale_graph_is_refused(tmp_path):
+    ids, vectors = record_ids(100), clustered(100, 8, seed=7)
+    ann = HNSWIndex(8, encoder_id="enc", M=8)
+    ann.upsert(ids, vectors)
+    ann.save(tmp_path)
+    graph = next(tmp_path.glob("hnsw-*.bin"))
+    blob = bytearray(graph.read_bytes())
+    blob[len(blob) // 3] ^= 0x01
+    graph.write_bytes(bytes(blob))
+    with pytest.raises(InputError, match=r"HNSW graph in .* is unusable \(hnsw-.*sha256.*likewise index --backend hnsw"):
+        HNSWIndex.load(tmp_path)
+    ann.save(tmp_path)
+    ann.store.delete(["rec-00001"])
+    ann.store.save(tmp_path)  # exact index moved on, graph did not
+    with pytest.raises(InputError, match="built on other vectors"):
+        HNSWIndex.load(tmp_path)
+    (tmp_path / "hnsw.json").unlink()
+    with pytest.raises(InputError, match="no hnsw.json"):
+        HNSWIndex.load(tmp_path)

@@ -14,17 +14,33 @@ Filters: the graph search skips records that fail the filter. A filter that keep
 records is answered exactly over those records instead (a scan of a few thousand vectors is faster than a
 filtered graph walk, and exact), and so is a query for which the filtered graph walk finds fewer than k
 matches. Deleted records are masked in the graph; re-adding an id reuses its graph node.
+
+On disk (:meth:`HNSWIndex.save`), the graph sits beside the exact index's files in the same folder:
+``hnsw.json`` (parameters, graph label -> record id, the graph file's sha256 and the sha256 of the exact
+vectors it was built on) and ``hnsw-<random>.bin`` (hnswlib's own format, not a pickle). :meth:`load`
+refuses a damaged graph, or one built on other vectors than the folder's exact index now holds.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import uuid
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from likewise.errors import InputError, MissingExtraError
 from likewise.index.base import Filter, Hit, Index, Payload, check_k, rank_hits
+from likewise.index.exact import MANIFEST as EXACT_MANIFEST
 from likewise.index.exact import ExactIndex
+from likewise.workspace import atomic_write, atomic_write_text
+
+GRAPH_MANIFEST = "hnsw.json"
+GRAPH_FORMAT = "likewise.hnsw-graph"
+GRAPH_VERSION = 1
 from likewise.progress import Progress, no_progress
 
 
@@ -169,3 +185,85 @@ class HNSWIndex(Index):
             kth = truth[-1].score
             found.append(sum(h.score >= kth - 1e-6 for h in got) / len(truth))
         return RecallReport(k=k, sample=len(picked), recall=float(np.mean(found)), ef=self.search_ef(k), M=self.M)
+
+    # -- persistence --------------------------------------------------------------------------------------
+    def save(self, folder: str | Path) -> None:
+        """Write the exact index and the graph to ``folder`` atomically (the manifest ``hnsw.json`` last)."""
+        folder = Path(folder)
+        self.store.save(folder)
+        name = f"hnsw-{uuid.uuid4().hex[:12]}.bin"
+        atomic_write(folder / name, self._graph.save_index)
+        manifest = {
+            "format": GRAPH_FORMAT,
+            "version": GRAPH_VERSION,
+            "params": {"M": self.M, "ef_construction": self.ef_construction, "ef": self.ef,
+                       "ef_per_k": self.ef_per_k, "exact_below": self.exact_below},
+            "graph_file": name,
+            "graph_sha256": _sha256(folder / name),
+            "vectors_sha256": _read_json(folder / EXACT_MANIFEST)["vectors_sha256"],
+            "labels": self._id_of,
+        }
+        atomic_write_text(folder / GRAPH_MANIFEST, json.dumps(manifest, ensure_ascii=False))
+        for stale in folder.glob("hnsw-*.bin"):
+            if stale.name != name:
+                stale.unlink(missing_ok=True)
+
+    @classmethod
+    def load(cls, folder: str | Path, *, num_threads: int = -1) -> HNSWIndex:
+        """Read an index saved by :meth:`save`; a damaged or stale graph raises :class:`InputError`."""
+        folder = Path(folder)
+        hnswlib = _hnswlib()
+        store = ExactIndex.load(folder)
+
+        def unusable(reason: str) -> InputError:
+            return InputError(f"HNSW graph in {folder} is unusable ({reason}); rebuild with `likewise index "
+                              f"--backend hnsw`")
+
+        path = folder / GRAPH_MANIFEST
+        if not path.is_file():
+            raise unusable(f"no {GRAPH_MANIFEST}")
+        try:
+            manifest = _read_json(path)
+            params, labels = manifest["params"], manifest["labels"]
+            graph_path = folder / str(manifest["graph_file"])
+            if manifest.get("format") != GRAPH_FORMAT or manifest.get("version") != GRAPH_VERSION:
+                raise ValueError("not a likewise HNSW graph manifest of this version")
+            if not isinstance(labels, list):
+                raise ValueError("labels is not a list")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise unusable(f"{GRAPH_MANIFEST}: {exc}") from exc
+        if manifest.get("vectors_sha256") != _read_json(folder / EXACT_MANIFEST).get("vectors_sha256"):
+            raise unusable("it was built on other vectors than the exact index now holds")
+        try:
+            actual = _sha256(graph_path)
+        except OSError as exc:
+            raise unusable(f"cannot read {graph_path.name}: {exc.strerror or exc}") from exc
+        if actual != manifest.get("graph_sha256"):
+            raise unusable(f"{graph_path.name} has sha256 {actual[:12]}..., the manifest expects "
+                           f"{str(manifest.get('graph_sha256'))[:12]}...")
+        try:
+            index = cls(store.dimension, encoder_id=store.encoder_id, vector_kind=store.vector_kind,
+                        num_threads=num_threads, **params)
+        except (TypeError, InputError) as exc:
+            raise unusable(f"bad parameters {params}: {exc}") from exc
+        graph = hnswlib.Index(space="ip", dim=store.dimension)
+        try:
+            graph.load_index(str(graph_path), max_elements=max(len(labels), 1024))
+        except RuntimeError as exc:
+            raise unusable(f"hnswlib cannot read {graph_path.name}: {exc}") from exc
+        index.store, index._graph = store, graph
+        index._id_of = [str(i) for i in labels]
+        index._label_of = {i: label for label, i in enumerate(index._id_of)}
+        return index
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -244,6 +244,8 @@ class Index(ABC):
             )
         queries = self.meta.check_vectors(vectors, "query vectors")
         k = check_k(k)
+        if isinstance(exclude_ids, str):
+            raise InputError("exclude_ids takes a collection of ids, not one string; wrap it in a list")
         excluded = frozenset(str(i) for i in exclude_ids) if exclude_ids else frozenset()
         rows = self._search(queries, k, filter, excluded)
         if len(rows) and not any(rows):
