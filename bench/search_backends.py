@@ -34,7 +34,8 @@ def clustered(n: int, dim: int, clusters: int, seed: int, spread: float = 0.6, i
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
     if intrinsic:
         basis = np.linalg.qr(basis_rng.normal(size=(dim, intrinsic)))[0].T  # shape: (intrinsic, dim)
-        noise = rng.normal(size=(n, intrinsic)) @ basis / np.sqrt(intrinsic) + 0.1 * rng.normal(size=(n, dim)) / np.sqrt(dim)
+        noise = rng.normal(size=(n, intrinsic)) @ basis / np.sqrt(intrinsic)
+        noise += 0.1 * rng.normal(size=(n, dim)) / np.sqrt(dim)
     else:
         noise = rng.normal(size=(n, dim)) / np.sqrt(dim)
     x = centres[rng.integers(clusters, size=n)] + spread * noise
@@ -117,7 +118,8 @@ def bench_milvus(args, label: str, uri: str, skip) -> None:
                 got, seconds = timed(lambda: index.search(queries, k))
                 emit(backend=label, consistency=consistency, k=k,
                      single_query_ms=round(latency_ms(index, queries, k, 30), 2), batch_queries=len(queries),
-                     qps_batched=round(len(queries) / seconds), recall_vs_exact=round(recall(exact.search(queries, k), got), 4))
+                     qps_batched=round(len(queries) / seconds),
+                     recall_vs_exact=round(recall(exact.search(queries, k), got), 4))
         _, rebuild_s = timed(lambda: index.rebuild_and_switch(ids, vectors))
         emit(backend=label, rebuild_and_switch_s=round(rebuild_s, 2), n=n)
     finally:
@@ -148,7 +150,8 @@ def main() -> None:
     if "exact" not in skip:
         vectors = clustered(args.n, args.dim, args.clusters, seed=1, intrinsic=args.intrinsic)
         ids = [f"r{i:07d}" for i in range(args.n)]
-        bench_exact_and_ann(args, vectors, ids, clustered(args.queries, args.dim, args.clusters, seed=2, intrinsic=args.intrinsic), skip)
+        queries = clustered(args.queries, args.dim, args.clusters, seed=2, intrinsic=args.intrinsic)
+        bench_exact_and_ann(args, vectors, ids, queries, skip)
         del vectors
     if "milvus" not in skip:
         if "lite" not in skip:

@@ -130,7 +130,8 @@ def test_damaged_or_stale_graph_is_refused(tmp_path):
     blob = bytearray(graph.read_bytes())
     blob[len(blob) // 3] ^= 0x01
     graph.write_bytes(bytes(blob))
-    with pytest.raises(InputError, match=r"HNSW graph in .* is unusable \(hnsw-.*sha256.*likewise index --backend hnsw"):
+    unusable = r"HNSW graph in .* is unusable \(hnsw-.*sha256.*likewise index --backend hnsw"
+    with pytest.raises(InputError, match=unusable):
         HNSWIndex.load(tmp_path)
     ann.save(tmp_path)
     ann.store.delete(["rec-00001"])

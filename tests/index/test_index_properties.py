@@ -65,4 +65,5 @@ def test_insertion_order_does_not_change_results(data, k, random):
     straight, shuffled = build(ids, vectors, labels), build(ids, vectors, labels, order)
     queries = vectors[: min(8, len(ids))] + 0.25
     assert straight.search(queries, k) == shuffled.search(queries, k)
-    assert straight.search_by_id(ids[0], k, Filter(label_ne="q")) == shuffled.search_by_id(ids[0], k, Filter(label_ne="q"))
+    not_q = Filter(label_ne="q")
+    assert straight.search_by_id(ids[0], k, not_q) == shuffled.search_by_id(ids[0], k, not_q)

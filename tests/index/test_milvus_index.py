@@ -95,7 +95,8 @@ def test_rebuild_and_switch_replaces_everything_behind_the_alias(pair, data, uri
     assert milvus._physical() != old_physical
     assert not milvus._client.has_collection(old_physical)
     reopened = MilvusIndex(uri, unique_name)
-    assert (reopened.encoder_id, reopened.vector_kind, reopened.dimension, reopened.count()) == ("enc-m2", "tuned", DIM, 100)
+    described = (reopened.encoder_id, reopened.vector_kind, reopened.dimension, reopened.count())
+    assert described == ("enc-m2", "tuned", DIM, 100)
     with pytest.raises(InputError, match="encoder 'enc-m' but this tuned index holds vectors from 'enc-m2'"):
         reopened.search(vectors[0], 3, encoder_id="enc-m")
 

@@ -186,7 +186,9 @@ class ExactIndex(Index):
         if not (isinstance(ids, list) and isinstance(labels, list) and isinstance(texts, list)):
             raise corrupt(f"{MANIFEST} ids/labels/texts are not lists")
         if not (len(ids) == len(labels) == len(texts) == count):
-            raise corrupt(f"{MANIFEST} lists {len(ids)} ids, {len(labels)} labels, {len(texts)} texts for {count} records")
+            raise corrupt(
+                f"{MANIFEST} lists {len(ids)} ids, {len(labels)} labels, {len(texts)} texts for {count} records"
+            )
         if any(a >= b for a, b in zip(ids, ids[1:])):
             raise corrupt(f"{MANIFEST} ids are not sorted and unique")
         try:

@@ -13,19 +13,20 @@ dimension=384, encoder_id=..., token="user:password")``. See docs/milvus.md.
 Layout: a record is ``id`` (VARCHAR primary key), ``vector`` (FLOAT_VECTOR, inner product on unit vectors =
 cosine), ``label`` (VARCHAR, "" = unlabeled) and ``text`` (VARCHAR, cut to 65,535 bytes: it is a display
 payload). The name likewise searches (for example ``likewise_reviews_tuned``) is an *alias*; the data
-sits in a physical collection ``<alias>__<8 hex>``. Its property ``likewise.index`` holds likewise's metadata (dimension,
-encoder id, vector kind), checked on every query. :meth:`MilvusIndex.rebuild_and_switch` writes a new
-physical collection completely, checks its row count, then moves the alias in one step and drops the old
-collection, so a search never sees a half-written index. Reads use Strong consistency by default, so a
-search sees every write that returned before it; on a server that costs up to one time tick (200 ms by
-default) per call, which ``consistency="Bounded"`` avoids for read-mostly serving (writes then show up
-within the server's staleness bound, a few seconds).
+sits in a physical collection ``<alias>__<8 hex>``. Its property ``likewise.index`` holds likewise's
+metadata (dimension, encoder id, vector kind), checked on every query.
+:meth:`MilvusIndex.rebuild_and_switch` writes a new physical collection completely, checks its row count,
+then moves the alias in one step and drops the old collection, so a search never sees a half-written
+index. Reads use Strong consistency by default, so a search sees every write that returned before it; on
+a server that costs up to one time tick (200 ms by default) per call, which ``consistency="Bounded"``
+avoids for read-mostly serving (writes then show up within the server's staleness bound, a few seconds).
 
 Writes go in batches (``batch_size``); a write of more than one batch is flushed at the end, so the
 records move from the growing segment (searched slowly, by brute force) to sealed, indexed segments, while
-small updates stay searchable at once without a flush. A batch failing for a transient reason (connection, rate limit) is
-retried ``retries`` times with backoff, then raises :class:`~likewise.errors.LikewiseError`. An unreachable
-server, a missing collection or a collection likewise did not make raise :class:`~likewise.errors.InputError`.
+small updates stay searchable at once without a flush. A batch failing for a transient reason
+(connection, rate limit) is retried ``retries`` times with backoff, then raises
+:class:`~likewise.errors.LikewiseError`. An unreachable server, a missing collection or a collection
+likewise did not make raise :class:`~likewise.errors.InputError`.
 """
 from __future__ import annotations
 
@@ -164,13 +165,15 @@ class MilvusIndex(Index):
         if len(ids) > self.batch_size:  # a bulk write: seal it into indexed segments (growing ones search slowly)
             self._do("flush", lambda: self._client.flush(self.name))
 
-    def _write(self, target: str, ids: list[str], vectors: np.ndarray, payloads: list[Payload], progress: Progress) -> None:
-        long = [i for i in ids if len(i.encode("utf-8")) > ID_MAX_BYTES]
-        if long:
-            raise InputError(f"{len(long)} record ids are longer than Milvus's {ID_MAX_BYTES} bytes (first: {long[0][:40]!r}...)")
-        long = [p.label for p in payloads if p.label and len(p.label.encode("utf-8")) > LABEL_MAX_BYTES]
-        if long:
-            raise InputError(f"{len(long)} labels are longer than Milvus's {LABEL_MAX_BYTES} bytes (first: {long[0][:40]!r}...)")
+    def _write(
+        self, target: str, ids: list[str], vectors: np.ndarray, payloads: list[Payload], progress: Progress
+    ) -> None:
+        for what, values, limit in (("record ids", ids, ID_MAX_BYTES),
+                                    ("labels", [p.label or "" for p in payloads], LABEL_MAX_BYTES)):
+            long = [v for v in values if len(v.encode("utf-8")) > limit]
+            if long:
+                raise InputError(f"{len(long)} {what} are longer than Milvus's {limit} bytes "
+                                 f"(first: {long[0][:40]!r}...); shorten them")
         for start in range(0, len(ids), self.batch_size):
             stop = min(start + self.batch_size, len(ids))
             rows = [
@@ -187,7 +190,8 @@ class MilvusIndex(Index):
             consistency_level=self.consistency))
         present = [str(r["id"]) for r in rows]
         if present:
-            self._do("delete records", lambda: self._client.delete(self.name, filter=filter_expression(Filter(ids_in=frozenset(present)))))
+            expression = filter_expression(Filter(ids_in=frozenset(present)))
+            self._do("delete records", lambda: self._client.delete(self.name, filter=expression))
         return len(present)
 
     def _search(
@@ -200,7 +204,8 @@ class MilvusIndex(Index):
         expression = filter_expression(filter, exclude_ids)
         results = self._do("search", lambda: self._client.search(
             self.name, data=list(vectors), limit=k, filter=expression, output_fields=["label", "text"],
-            search_params={"metric_type": "IP", "params": self.search_params}, consistency_level=self.consistency,
+            search_params={"metric_type": "IP", "params": self.search_params},
+            consistency_level=self.consistency,
         ))
         return [
             rank_hits((Hit(str(r["id"]), float(r["distance"]), r["entity"].get("label") or None,
@@ -350,6 +355,7 @@ def _create_physical(
     params.add_index("vector", index_type=index_type, metric_type="IP", params=index_params or {})
     _call(uri, "create a collection", lambda: client.create_collection(
         physical, schema=schema, index_params=params, consistency_level="Strong",
-        properties={METADATA_PROPERTY: json.dumps({"format": METADATA_FORMAT, "version": METADATA_VERSION, **asdict(meta)})},
+        properties={METADATA_PROPERTY: json.dumps(
+            {"format": METADATA_FORMAT, "version": METADATA_VERSION, **asdict(meta)})},
     ), retries=1)
     return physical
