@@ -39,3 +39,16 @@ def test_embed_real_bbc_slice_with_minilm_then_rerun_hits_cache(tmp_path):
     nearest = sims.argmax(axis=1)
     # a real sentence encoder puts most articles next to one of the same topic (chance would be ~20%)
     assert (labels[nearest] == labels).mean() > 0.8
+
+
+@pytest.mark.slow
+def test_demo_command_runs_end_to_end(tmp_path):
+    """The README's first command runs `likewise demo`: real BBC News, real MiniLM, held-out evaluation."""
+    result = CliRunner().invoke(cli, ["demo", "-w", str(tmp_path / "demo"), "--budgets", "25", "--seeds", "0", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    cells = {row["method"]: row["top_k"]["mean"] for row in data["evaluation"]["summary"]}
+    assert set(cells) == {"raw", "reference", "lda", "likewise"}
+    assert data["embed"]["records"]["records"] == 2225
+    # the mission in one line: likewise's neighbours share the query's class more often than raw ones
+    assert cells["likewise"] > cells["raw"]

@@ -118,3 +118,15 @@ def test_vector_query_dimension_mismatch(tmp_path, bbc):
     build_index(ws)
     with pytest.raises(InputError, match="dimension|dimensions"):
         search(ws, vector=np.ones(7, dtype=np.float32), k=3)
+
+
+def test_hnsw_backend_is_saved_reports_recall_and_agrees_with_exact(tmp_path, bbc):
+    ws = _workspace(tmp_path, bbc)
+    result = build_index(ws, backend="hnsw", measure_recall_k=20)
+    assert result.recall["recall"] >= 0.95
+    exact = [h.id for h in search(ws, record_id=bbc.ids[3], k=10).hits]
+    approx = [h.id for h in search(ws, record_id=bbc.ids[3], k=10, backend="hnsw").hits]
+    assert len(set(exact) & set(approx)) >= 9
+    embed_into_workspace(ws, bbc.subset(np.arange(100)), get_encoder("hashing"), source={})
+    with pytest.raises(InputError, match="no current HNSW graph"):
+        search(ws, record_id=bbc.ids[3], k=10, backend="hnsw")

@@ -131,12 +131,15 @@ def build_index(
         from likewise.index import HNSWIndex
 
         graph = HNSWIndex.from_exact(index, progress=progress)
-        report = graph.measure_recall(min(measure_recall_k, len(ids) - 1))
-        recall = asdict(report)
+        graph.save(folder)
+        if len(ids) > 1:
+            recall = asdict(graph.measure_recall(min(measure_recall_k, len(ids) - 1)))
     version = ws.manifest.get("vectors", {}).get(kind, {}).get("version")
-    ws.record_artifact(f"index_{kind}", {"path": f"{INDEX_DIR}/{kind}", "backend": backend, "count": len(ids),
-                                         "encoder": encoder, "vectors_version": version,
-                                         **({"recall": recall} if recall else {})})
+    ws.record_artifact(f"index_{kind}", {"path": f"{INDEX_DIR}/{kind}", "backend": "exact", "count": len(ids),
+                                         "encoder": encoder, "vectors_version": version})
+    if backend == "hnsw":
+        ws.record_artifact(f"hnsw_{kind}", {"path": f"{INDEX_DIR}/{kind}", "count": len(ids), "encoder": encoder,
+                                            "vectors_version": version, "recall": recall})
     ws.save_manifest()
     return IndexResult(kind, backend, len(ids), added, updated, removed, unchanged, time.perf_counter() - start,
                        str(folder), recall)
@@ -180,7 +183,7 @@ def open_index(ws: Workspace, kind: str, *, backend: str = "exact", milvus_uri: 
     folder = ws.path / INDEX_DIR / kind
     current = ws.manifest.get("vectors", {}).get(kind, {})
     built = ws.manifest.get("artifacts", {}).get(f"index_{kind}", {})
-    if not (folder / INDEX_MANIFEST).exists() or built.get("vectors_version") != current.get("version"):
+    if backend != "hnsw" and (not (folder / INDEX_MANIFEST).exists() or built.get("vectors_version") != current.get("version")):
         # no index yet, or vectors written after it (embed / tune ran since): bring it up to date first
         build_index(ws, kind=kind)
     index = ExactIndex.load(folder)
@@ -190,7 +193,10 @@ def open_index(ws: Workspace, kind: str, *, backend: str = "exact", milvus_uri: 
     if backend == "hnsw":
         from likewise.index import HNSWIndex
 
-        return HNSWIndex.from_exact(index)
+        graph = ws.manifest.get("artifacts", {}).get(f"hnsw_{kind}", {})
+        if graph.get("vectors_version") != current.get("version"):
+            raise InputError(f"no current HNSW graph for the {kind} vectors; run `likewise index --backend hnsw --kind {kind}`")
+        return HNSWIndex.load(folder)
     return index
 
 
