@@ -1,0 +1,214 @@
+"""Everything the report shows, computed once from a workspace, as plain data plus PNG figures.
+
+Sections: the data, the model comparison (``likewise compare-models``, if run), raw vs tuned held-out
+metrics and the label-budget curve (``likewise evaluate``'s ``evaluation.json``, if run), a similarity
+session before/after tuning, the classifier, the 2D maps, the configuration, versions, timings and seeds.
+The held-out split is the evaluation's (by seed); one head is trained on its training records only and
+serves the session, the classifier and the maps (see :mod:`likewise.classify`).
+"""
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+from likewise.classify import DEFAULT_C, Classification, classify_records, make_heldout, workspace_tuner_options
+from likewise.errors import InputError
+from likewise.maps import DEFAULT_MAX_POINTS, MapResult, make_maps, maps_png, sample_points
+from likewise.progress import Progress, no_progress
+from likewise.report.session import SessionExample, session_example
+
+VERSIONED = ("likewise", "numpy", "scikit-learn", "torch", "sentence-transformers", "onnxruntime", "matplotlib",
+             "umap-learn")
+
+
+@dataclass
+class ReportOptions:
+    """What the report computes: the evaluation's split (seed, test size, label budget), the maps, the query."""
+
+    seed: int = 0
+    test_size: float = 0.4
+    budget: int | str = "all"
+    projections: tuple[str, ...] = ("pca",)
+    supervised: str | None = "head2d"
+    max_points: int = DEFAULT_MAX_POINTS
+    query_id: str | None = None
+    k: int = 10
+    C: float = DEFAULT_C
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "projections": list(self.projections), "budget": str(self.budget)}
+
+
+@dataclass
+class ReportData:
+    title: str
+    workspace: str
+    generated: str
+    data: dict[str, Any]
+    model_comparison: dict[str, Any] | None
+    evaluation: dict[str, Any] | None
+    session: SessionExample
+    classification: Classification
+    maps: MapResult
+    split: dict[str, Any]
+    configuration: dict[str, Any]
+    versions: dict[str, str]
+    timings: dict[str, float] = field(default_factory=dict)
+    figures: dict[str, bytes] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def versions() -> dict[str, str]:
+    """Installed versions of likewise and the libraries behind the numbers (absent ones left out)."""
+    out = {"python": platform.python_version()}
+    for name in VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def check_ready(ws) -> None:
+    """Refuse a report on a workspace where nothing was tuned, naming what to run first."""
+    vectors = ws.manifest.get("vectors", {})
+    artifacts = ws.manifest.get("artifacts", {})
+    if "raw" not in vectors:
+        raise InputError(f"workspace {ws.path} holds no vectors yet; run `likewise embed DATA`, then `likewise tune` "
+                         "and `likewise evaluate`, then `likewise report`")
+    if "tuned" not in vectors:
+        evaluated = "evaluation" in artifacts
+        then = "" if evaluated else " and `likewise evaluate` (for the raw-vs-tuned label-budget curve)"
+        raise InputError(f"workspace {ws.path} has nothing tuned yet; run `likewise tune`{then} first, "
+                         "then `likewise report`")
+    if vectors["tuned"].get("stale"):
+        raise InputError("the tuned vectors are stale (the records or encoder changed); run `likewise tune` again")
+
+
+def _data_section(ws, data) -> dict[str, Any]:
+    summary = data.summary
+    sources = [s for s in data.label_sources if s]
+    return {
+        "source": ws.manifest.get("records", {}).get("source", {}),
+        "records": len(data),
+        "labeled": int(data.labeled_mask.sum()),
+        "unlabeled": int((~data.labeled_mask).sum()),
+        "classes": data.class_counts(),
+        "manual": sources.count("manual"),
+        "weak": sources.count("weak"),
+        "confidence_threshold": summary.confidence_threshold,
+        "dropped_by_confidence": summary.dropped_by_confidence,
+        "conflicts": summary.conflicts,
+        "empty_texts": summary.empty_texts,
+        "truncated_texts": summary.truncated_texts,
+        "encoder": ws.manifest.get("vectors", {}).get("raw", {}).get("encoder"),
+    }
+
+
+def _evaluation(ws) -> dict[str, Any] | None:
+    entry = ws.manifest.get("artifacts", {}).get("evaluation")
+    if not entry:
+        return None
+    path = ws.path / entry.get("path", "evaluation.json")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path} is unreadable ({exc}); run `likewise evaluate` again") from exc
+
+
+def gather(ws, options: ReportOptions | None = None, *, progress: Progress = no_progress) -> ReportData:
+    """Compute every section of the report for workspace ``ws`` (nothing is written)."""
+    from likewise.report.figures import budget_curve_png, confidence_png
+    from likewise.workspace import now_iso
+
+    options = options or ReportOptions()
+    check_ready(ws)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(now - clock, 3)
+        clock = now
+
+    data = ws.load_records()
+    raw_v, tuned_v = ws.load_vectors("raw"), ws.load_vectors("tuned")
+    if raw_v.ids != data.ids or tuned_v.ids != data.ids:
+        raise InputError(f"the vectors in {ws.path} do not match its records; run `likewise embed` and `likewise tune` again")
+    notes = []
+    shown = sample_points(len(data), options.max_points, seed=options.seed)
+    if len(shown) < len(data):
+        notes.append(f"The workspace holds {len(data):,} records; the classifier, the session and the maps use a "
+                     f"random sample of {len(shown):,} (max_points, seed {options.seed}), each record keeping its "
+                     "side of the evaluation's split.")
+    raw, tuned = raw_v.vectors[shown], tuned_v.vectors[shown]
+    ids = [data.ids[i] for i in shown]
+    texts = [data.texts[i] for i in shown]
+    labels = [data.labels[i] for i in shown]
+    lap("load")
+
+    progress(0, 4, "report: training a head on the training records")
+    heldout = make_heldout(raw_v.vectors, data.labels, seed=options.seed, test_size=options.test_size,
+                           budget=options.budget, tuner_options=workspace_tuner_options(ws), within=shown)
+    if tuned_v.encoder and ws.manifest["vectors"]["tuned"].get("by") == "encoder":
+        notes.append("The tuned vectors came from a fine-tuned encoder; held-out scores of 'tuned' use a head "
+                     "trained on the training records instead (retraining the encoder per report is too slow).")
+    lap("held-out head")
+
+    progress(1, 4, "report: similarity session")
+    session = session_example(ids, texts, labels, raw, heldout, k=options.k, query_id=options.query_id,
+                              seed=options.seed)
+    lap("similarity session")
+
+    progress(2, 4, "report: classifier")
+    classification = classify_records(raw, labels, tuned=tuned, heldout=heldout, C=options.C)
+    lap("classifier")
+
+    progress(3, 4, "report: maps")
+    maps = make_maps(raw, labels, ids=ids, texts=texts, tuned=True, projections=options.projections,
+                     supervised=options.supervised, heldout=heldout, max_points=max(options.max_points, len(shown)),
+                     seed=options.seed)
+    lap("maps")
+
+    evaluation = _evaluation(ws)
+    figures = {"maps": maps_png(maps), "confidence": confidence_png(classification.scores)}
+    if evaluation and evaluation.get("summary"):
+        figures["budget_curve"] = budget_curve_png(evaluation["summary"], k=evaluation.get("config", {}).get("k"))
+    else:
+        notes.append("No label-budget curve: run `likewise evaluate` for raw vs tuned metrics across label budgets.")
+    lap("figures")
+    progress(4, 4, "report")
+
+    comparison = ws.manifest.get("artifacts", {}).get("model_comparison")
+    head = ws.manifest.get("artifacts", {}).get("head") or ws.manifest.get("artifacts", {}).get("tuned_encoder")
+    configuration = {
+        "report": options.to_dict(),
+        "records": {k: v for k, v in ws.manifest.get("records", {}).items() if k != "classes"},
+        "encoder": ws.manifest.get("encoder"),
+        "vectors": ws.manifest.get("vectors"),
+        "tuning": head,
+        "evaluation": evaluation.get("config") if evaluation else None,
+        "classifier": classification.config,
+        "maps": maps.config,
+    }
+    return ReportData(
+        title=f"likewise report: {ws.path.name}", workspace=str(ws.path), generated=now_iso(),
+        data=_data_section(ws, data), model_comparison=comparison, evaluation=evaluation, session=session,
+        classification=classification, maps=maps, split=heldout.describe(), configuration=configuration,
+        versions=versions(), timings=timings, figures=figures, notes=notes,
+    )
+
+
+def seeds(report: ReportData) -> dict[str, Any]:
+    """Every seed behind the numbers."""
+    evaluation_seeds = (report.evaluation or {}).get("config", {}).get("seeds")
+    tuning = (report.configuration.get("tuning") or {}).get("config", {})
+    return {"split, budget, held-out head, query, maps": report.split["seed"],
+            "workspace head (likewise tune)": tuning.get("seed"),
+            "evaluation (likewise evaluate)": evaluation_seeds}
+
