@@ -90,15 +90,20 @@ def _head2d(X: np.ndarray, target: np.ndarray, seed: int) -> np.ndarray:
     sampler = ClassBalancedSampler(target[rows], batch_size=256, seed=seed)
     epochs = int(np.clip(HEAD2D_STEPS // len(sampler), 1, 200))  # about HEAD2D_STEPS steps whatever the size
     ones = torch.ones(256, 1)
-    for _ in range(epochs):
-        for batch in sampler:
-            optimizer.zero_grad()
-            points = layer(x[batch])
-            value = loss(torch.cat([points, ones[: len(batch)]], dim=1), codes[batch])
-            value.backward()
-            optimizer.step()
-    with torch.no_grad():
-        return layer(torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))).numpy()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices: extra threads only spin (7x slower with 2 on a busy 2-core machine)
+    try:
+        for _ in range(epochs):
+            for batch in sampler:
+                optimizer.zero_grad()
+                points = layer(x[batch])
+                value = loss(torch.cat([points, ones[: len(batch)]], dim=1), codes[batch])
+                value.backward()
+                optimizer.step()
+        with torch.no_grad():
+            return layer(torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))).numpy()
+    finally:
+        torch.set_num_threads(threads)
 
 
 @dataclass(frozen=True)
