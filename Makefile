@@ -22,6 +22,10 @@ $(VENV)/.installed: $(VENV)/.created pyproject.toml
 
 $(VENV)/.installed-test: $(VENV)/.installed
 	$(PIP) install --quiet --group dev
+	# the report tests open the HTML in Debian's chromium (skipped, saying why, where it cannot be installed)
+	command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+		echo "chromium is not installed: the browser tests will skip"
 	touch $@
 
 install: $(VENV)/.installed

@@ -41,9 +41,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from likewise.cli import datasets, embed, evaluate, info, search, tune
+    from likewise.cli import datasets, embed, evaluate, info, search, see, tune
 
-    for module in (embed, info, datasets, tune, evaluate, search):
+    for module in (embed, info, datasets, tune, evaluate, search, see):
         module.register(cli)
 
 
