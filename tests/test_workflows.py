@@ -162,3 +162,28 @@ def test_cli_tune_transform_evaluate(ws, tmp_path):
     assert bad.exit_code == 2 and "unknown method 'magic'" in bad.stderr
     bad = runner.invoke(cli, ["evaluate", "-w", str(ws.path), "--methods", "raw", "--budgets", "4"])
     assert bad.exit_code == 2 and "too small for 5 classes" in bad.stderr
+
+
+def test_train_encoder_refuses_vectors_without_a_model(ws):
+    with pytest.raises(InputError, match="needs a sentence-transformers model"):
+        tune_workspace(ws, train_encoder=True, encoder_options={"epochs": 1})
+
+
+@pytest.mark.slow
+def test_train_encoder_end_to_end_on_a_small_real_workspace(tmp_path):
+    """`likewise tune --train-encoder`: a tuned model folder, tuned vectors for all records, text search."""
+    data = load_dataset("rotten_tomatoes")
+    rng = np.random.default_rng(1)
+    picks = np.concatenate([rng.choice([i for i, lab in enumerate(data.labels) if lab == c], 20, replace=False)
+                            for c in data.classes])
+    small = data.subset(np.sort(picks))
+    small.labels[0] = None  # one unlabeled record must still get a tuned vector
+    ws = Workspace.open(tmp_path / "ws", create=True)
+    embed_into_workspace(ws, small, get_encoder("default"), source={"path": "rt"})
+    result = tune_workspace(ws, train_encoder=True, encoder_options={"epochs": 1, "batch_size": 16, "k": 5, "device": "cpu"})
+    assert result.kind == "encoder" and (ws.path / "tuned-encoder" / "model.safetensors").exists()
+    assert (ws.path / "tuned-encoder" / "MODEL_CARD.md").exists()
+    tuned = ws.load_vectors("tuned")
+    assert tuned.ids == small.ids and tuned.vectors.shape == (len(small), 384)
+    hits = search(ws, text="a gorgeous, moving film", k=3).hits
+    assert len(hits) == 3 and search(ws, text="x", k=1).kind == "tuned"

@@ -92,12 +92,11 @@ def tune_workspace(
 
 
 def _tune_encoder(ws, data, raw, positions, y, classes, options, progress, start) -> TuneResult:
-    from likewise.encoders import SentenceTransformerEncoder, get_encoder
     from likewise.embedding import embed_records
+    from likewise.encoders import SentenceTransformerEncoder
     from likewise.evaluation import holdout_split
     from likewise.tuning.encoder_finetune import finetune_encoder
 
-    base = ws.manifest.get("encoder", {})
     if str(raw.encoder).startswith(("vectors:", "hashing:")):
         raise InputError("encoder fine-tuning needs a sentence-transformers model; these vectors came from "
                          f"{raw.encoder}")
@@ -118,7 +117,6 @@ def _tune_encoder(ws, data, raw, positions, y, classes, options, progress, start
                      result.history, time.perf_counter() - start, result.config)
     write_model_card(folder, out, data_source=ws.manifest.get("records", {}).get("source", {}))
     ws.save_manifest()
-    _ = base, get_encoder
     return out
 
 
