@@ -85,6 +85,10 @@ def topk(
     all pairs: the side of a square tile); by default a block of scores is about 256 MB. ``progress`` is
     called after every block.
 
+    One query (shape ``(1, d)``) is a single matrix-vector product plus a partial selection: ~3 ms for
+    top-1000 over 100,000 x 384. Candidates are converted only if they are not float32 and C-contiguous, and
+    checked for NaN/inf through their scores, so keep them as float32 to avoid a copy per call.
+
     >>> x = normalize(np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0]]))
     >>> idx, scores = topk(x, 1)
     >>> idx.ravel().tolist(), [round(float(s), 2) for s in scores.ravel()]
