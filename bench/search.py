@@ -29,7 +29,8 @@ def data(n: int, dim: int, seed: int = 1) -> np.ndarray:
     x = np.empty((n, dim), np.float32)
     for lo in range(0, n, 10_000):  # in steps, so generating the data does not set the peak
         hi = min(lo + 10_000, n)
-        x[lo:hi] = centres[rng.integers(0, 2000, hi - lo)] + 1.5 * rng.standard_normal((hi - lo, dim), dtype=np.float32)
+        which = rng.integers(0, 2000, hi - lo)
+        x[lo:hi] = centres[which] + 1.5 * rng.standard_normal((hi - lo, dim), dtype=np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     return x
 
@@ -168,7 +169,10 @@ def main() -> None:
     reference = rows.get("likewise", {}).get("sample")
     faiss_s = rows.get("faiss", {}).get("all_pairs_s")
     print()
-    print("| method | all-pairs top-k (s) | CPU (s) | peak RSS (MB) | vs faiss | single query (ms, median) | same neighbours |")
+    print(
+        "| method | all-pairs top-k (s) | CPU (s) | peak RSS (MB) | vs faiss | single query (ms, median) "
+        "| same neighbours |"
+    )
     print("|---|---|---|---|---|---|---|")
     for method, row in rows.items():
         ratio = f"{faiss_s / row['all_pairs_s']:.2f}x faster" if faiss_s else "-"

@@ -202,7 +202,8 @@ def test_normalize():
     y = normalize(x)
     assert y.dtype == np.float32 and x[0, 0] == 3.0  # a copy
     np.testing.assert_allclose(y, [[0.6, 0.8], [0, 0], [1, 0], [-(0.5**0.5), 0.5**0.5]], rtol=1e-6)
-    np.testing.assert_allclose(np.linalg.norm(normalize(np.random.default_rng(0).normal(size=(50, 7))), axis=1), 1, rtol=1e-6)
+    random = normalize(np.random.default_rng(0).normal(size=(50, 7)))
+    np.testing.assert_allclose(np.linalg.norm(random, axis=1), 1, rtol=1e-6)
     assert normalize(np.array([[1, 2], [2, 4]])).tolist()[0] == normalize(np.array([[2.0, 4.0]])).tolist()[0]
     for bad, message in [
         (np.array([[1.0, np.inf]]), "NaN or infinite"),

@@ -154,9 +154,8 @@ def evaluate(
     names = list(METRICS) if metrics is None else list(metrics)
     unknown = [name for name in names if name not in METRICS]
     if unknown or not names:
-        raise InputError(
-            f"unknown metric(s) {', '.join(map(repr, unknown)) or '(none given)'}; choose from {', '.join(METRICS)}"
-        )
+        named = ", ".join(map(repr, unknown)) or "(none given)"
+        raise InputError(f"unknown metric(s) {named}; choose from {', '.join(METRICS)}")
     x = normalize(embeddings)
     n = len(x)
     if n < 2:
@@ -166,7 +165,8 @@ def evaluate(
     knn_k = _at_least_one(knn_k, "knn_k")
     r = sizes[codes] - 1
     largest_r = max(1, int(r.max()))
-    wanted = {"top_k": k, "precision_at_1": 1, "knn_accuracy": knn_k, "r_precision": largest_r, "map_at_r": largest_r}
+    wanted = {"top_k": k, "precision_at_1": 1, "knn_accuracy": knn_k}
+    wanted.update(dict.fromkeys(_R_BASED, largest_r))
     cols = min(max(wanted[name] for name in names), n - 1)
 
     totals = dict.fromkeys(names, 0.0)

@@ -166,7 +166,8 @@ def _as_matrix(x: np.ndarray, what: str) -> np.ndarray:
             f"{what} must be a 2-D array (records x dimensions), got shape {y.shape}; "
             "wrap a single vector as x.reshape(1, -1)"
         )
-    if not (np.issubdtype(y.dtype, np.number) or y.dtype == np.bool_) or np.issubdtype(y.dtype, np.complexfloating):
+    real = np.issubdtype(y.dtype, np.number) or y.dtype == np.bool_
+    if not real or np.issubdtype(y.dtype, np.complexfloating):
         raise InputError(f"{what} must hold real numbers, got dtype {y.dtype}")
     return y
 
@@ -489,7 +490,8 @@ class _AllPairs:
     def _finish(self, i: int) -> None:
         """Tile i has met every tile: select its rows' top-kk; rows left short are redone at the end."""
         lo, hi = self.bounds[i], self.bounds[i + 1]
-        self.redo[lo:hi] |= _select(self.pending[i].keys(), self.kk, self.col_bits, self.idx[lo:hi], self.scores[lo:hi])
+        keys = self.pending[i].keys()
+        self.redo[lo:hi] |= _select(keys, self.kk, self.col_bits, self.idx[lo:hi], self.scores[lo:hi])
         self.pending[i] = _KeyBuffer(0)
 
     def _recompute(self, rows: np.ndarray) -> None:
