@@ -5,7 +5,8 @@ the identity, so an untrained head returns the pretrained vectors (renormalised)
 
 * ``identity`` — no parameters: the pretrained vectors, normalised. The "do nothing" baseline a trained
   head must beat.
-* ``linear`` — ``y = W x + b`` with ``W`` initialised to the identity and ``b`` to 0.
+* ``linear`` — ``y = W x + b`` with ``W`` initialised to the identity and ``b`` to 0 (or, with
+  ``init="centroids"``, to the identity plus an amplification of the class-centroid directions).
 * ``skip`` — ``y = x + sigmoid(g) * (W x + b)``, a per-dimension gate ``g`` initialised to -4 (so the
   learned branch starts at weight ~0.018), ``W`` and ``b`` with PyTorch's default init. The reference recipe.
 * ``mlp`` — ``y = x + W2 relu(W1 x + b1) + b2`` with ``W2`` and ``b2`` zero-initialised: exactly the
@@ -58,6 +59,9 @@ class Head(nn.Module):
     def options(self) -> dict[str, Any]:
         """Constructor options besides the dims (JSON-serialisable)."""
         return {}
+
+    def init_from_data(self, x: torch.Tensor, labels: torch.Tensor) -> None:
+        """Data-dependent initialisation from the training vectors and labels; most heads need none."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.project(x), dim=-1)
@@ -114,16 +118,43 @@ class IdentityHead(Head):
 
 
 class LinearHead(Head):
-    """``y = W x + b``, ``W`` initialised to the identity (the first ``out_dim`` rows of it) and ``b`` to 0."""
+    """``y = W x + b``, ``b`` initialised to 0 and ``W`` to the identity (the first ``out_dim`` rows of it).
+
+    ``init="centroids"`` instead starts from ``W = I + init_scale * U U^T``, ``U`` an orthonormal basis of the
+    span of the training class centroids (minus their mean): the directions that separate the classes are
+    amplified before training starts ("nearest-centroid" geometry, an LDA-like start without the
+    within-class covariance that few labels cannot estimate). The trainer calls :meth:`init_from_data`.
+    """
 
     name = "linear"
+    INITS = ("identity", "centroids")
 
-    def __init__(self, in_dim: int, out_dim: int | None = None) -> None:
+    def __init__(
+        self, in_dim: int, out_dim: int | None = None, *, init: str = "identity", init_scale: float = 3.0
+    ) -> None:
         super().__init__(in_dim, out_dim)
+        if init not in self.INITS:
+            raise InputError(f"unknown linear head init {init!r}; choose from {', '.join(self.INITS)}")
+        self.init = init
+        self.init_scale = float(init_scale)
         self.linear = nn.Linear(self.in_dim, self.out_dim)
         with torch.no_grad():
             self.linear.weight.copy_(torch.eye(self.out_dim, self.in_dim))
             self.linear.bias.zero_()
+
+    def options(self) -> dict[str, Any]:
+        return {"init": self.init, "init_scale": self.init_scale}
+
+    def init_from_data(self, x: torch.Tensor, labels: torch.Tensor) -> None:
+        if self.init != "centroids":
+            return
+        centroids = torch.stack([x[labels == c].mean(dim=0) for c in torch.unique(labels)]).double()
+        centred = centroids - centroids.mean(dim=0)  # shape: (C, in_dim), rank <= C - 1
+        u, s, _ = torch.linalg.svd(centred.T, full_matrices=False)
+        basis = u[:, s > s.max() * 1e-6]  # shape: (in_dim, rank)
+        weight = torch.eye(self.in_dim, dtype=torch.float64) + self.init_scale * basis @ basis.T
+        with torch.no_grad():
+            self.linear.weight.copy_(weight[: self.out_dim].to(self.linear.weight))
 
     def project(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear(x)

@@ -1,0 +1,332 @@
+"""``Tuner``: the sklearn-style entry point — ``fit(X, y)`` a head on labeled vectors, ``transform(X)`` any vectors.
+
+>>> tuner = Tuner(k=100).fit(X_labeled, labels)          # doctest: +SKIP
+>>> tuned = tuner.transform(X_all)                        # doctest: +SKIP
+>>> tuner.save("head"); Tuner.load("head").transform(X)   # doctest: +SKIP
+
+Labels may be any hashable values; ``None``, NaN (and pandas' missing values) or ``""`` mark unlabeled records,
+which ``fit`` ignores. A saved tuner is a folder with the head (``head.safetensors`` + ``head.json``) and
+``tuner.json`` (parameters, classes, history, validation); nothing is pickled.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import uuid
+from collections.abc import Hashable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from likewise.errors import InputError, NotFittedError
+from likewise.progress import Progress, no_progress
+from likewise.tuning.heads import HEADS, Head, load_head, save_head
+from likewise.tuning.losses import LOSSES
+from likewise.tuning.trainer import TrainConfig, train_head
+
+TUNER_CONFIG = "tuner.json"
+TUNER_FORMAT = "likewise-tuner"
+TUNER_FORMAT_VERSION = 1
+MIN_PER_CLASS = 2
+
+REFERENCE_RECIPE: dict[str, Any] = {
+    "head": "skip",
+    "head_options": {"gate_init": -4.0},
+    "loss": "batch_hard_triplet",
+    "loss_params": {"margin": 0.5},
+    "lr": 1e-3,
+    "weight_decay": 0.0,
+    "batch_size": 128,
+    "epochs": 100,
+    "patience": 10,
+}
+"""The reference recipe as Tuner keyword arguments: skip head (gate -4), batch-hard triplet on cosine
+distance with margin 0.5, Adam at 1e-3 (AdamW with no weight decay is Adam), batch 128, class labels as
+groups, early stopping. The baseline likewise's default must beat (bench/results_tuning.md)."""
+
+
+class Tuner:
+    """Learns a head under which records of the same class are each other's nearest neighbours.
+
+    Parameters are stored as given (sklearn convention) and checked in :meth:`fit`:
+
+    * ``head`` — a name in ``HEADS``; ``head_options`` its constructor options.
+    * ``loss`` — a name in ``LOSSES``; ``loss_params`` its hyper-parameters (margin, temperature...).
+    * ``k`` — the k of the top_k that validation measures (capped by the validation set, see the trainer).
+    * ``epochs`` (maximum), ``lr``, ``weight_decay`` (AdamW), ``batch_size``, ``m_per_class`` (records per
+      class per batch; default: the batch spread evenly over the classes), ``patience`` (epochs without
+      validation gain before stopping), ``val_fraction``, ``validation`` ("auto", "holdout" or "cv").
+    * ``min_gain`` — how much the head must beat the identity by on validation top_k to be kept.
+    * ``force`` — keep the trained head even when it does not beat the identity.
+    * ``seed`` — seeds torch and numpy; the same seed and device give the same head.
+    * ``device`` — "cpu" (default, or ``$LIKEWISE_DEVICE``), "cuda", "cuda:N"; never chosen silently.
+
+    Fitted attributes: ``head_``, ``classes_``, ``n_features_in_``, ``history_`` (per epoch: loss,
+    validation top_k), ``best_epoch_``, ``validation_`` (identity vs trained top_k, the k, the strategy),
+    ``kept_identity_`` and ``message_`` (why the identity was kept, or empty), ``fit_seconds_``.
+    """
+
+    def __init__(
+        self,
+        head: str = "linear",
+        loss: str = "supcon",
+        k: int = 100,
+        epochs: int = 100,
+        lr: float = 1e-3,
+        batch_size: int = 128,
+        seed: int = 0,
+        device: str | None = None,
+        *,
+        loss_params: dict[str, Any] | None = None,
+        head_options: dict[str, Any] | None = None,
+        weight_decay: float = 0.0,
+        m_per_class: int | None = None,
+        patience: int = 10,
+        val_fraction: float = 0.2,
+        validation: str = "auto",
+        min_gain: float = 0.0,
+        force: bool = False,
+    ) -> None:
+        self.head = head
+        self.loss = loss
+        self.k = k
+        self.epochs = epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.seed = seed
+        self.device = device
+        self.loss_params = loss_params
+        self.head_options = head_options
+        self.weight_decay = weight_decay
+        self.m_per_class = m_per_class
+        self.patience = patience
+        self.val_fraction = val_fraction
+        self.validation = validation
+        self.min_gain = min_gain
+        self.force = force
+
+    # -- sklearn conventions ------------------------------------------------------------------------------
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor parameters (copies of the dicts)."""
+        names = ["head", "loss", "k", "epochs", "lr", "batch_size", "seed", "device", "loss_params",
+                 "head_options", "weight_decay", "m_per_class", "patience", "val_fraction", "validation",
+                 "min_gain", "force"]
+        params = {name: getattr(self, name) for name in names}
+        for name in ("loss_params", "head_options"):
+            params[name] = dict(params[name] or {})
+        return params
+
+    def set_params(self, **params: Any) -> Tuner:
+        valid = self.get_params()
+        for name, value in params.items():
+            if name not in valid:
+                raise InputError(f"unknown Tuner parameter {name!r}; valid: {', '.join(valid)}")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = Tuner().get_params()
+        changed = {k: v for k, v in self.get_params().items() if v != defaults[k]}
+        return f"Tuner({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
+
+    # -- fitting ------------------------------------------------------------------------------------------
+    def _config(self) -> TrainConfig:
+        if self.head not in HEADS:
+            raise InputError(f"unknown head {self.head!r}; choose from {', '.join(HEADS)}")
+        if self.loss not in LOSSES:
+            raise InputError(f"unknown loss {self.loss!r}; choose from {', '.join(LOSSES)}")
+        for name, low in (("k", 1), ("epochs", 1), ("batch_size", 2), ("patience", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise InputError(f"{name} must be an integer of at least {low}, got {value!r}")
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
+            raise InputError(f"lr must be a positive number, got {self.lr!r}")
+        if not 0 < self.val_fraction < 1:
+            raise InputError(f"val_fraction must be between 0 and 1, got {self.val_fraction!r}")
+        return TrainConfig(
+            head=self.head, head_options=dict(self.head_options or {}), loss=self.loss,
+            loss_params=dict(self.loss_params or {}), k=int(self.k), epochs=int(self.epochs), lr=float(self.lr),
+            weight_decay=float(self.weight_decay), batch_size=int(self.batch_size), m_per_class=self.m_per_class,
+            patience=int(self.patience), val_fraction=float(self.val_fraction), validation=self.validation,
+            min_gain=float(self.min_gain), seed=int(self.seed), device=self.device, force=bool(self.force),
+        )
+
+    def fit(self, X: np.ndarray, y: Sequence[Hashable | None], *, progress: Progress = no_progress) -> Tuner:
+        """Train the head on the labeled rows of ``X`` (rows whose label is None/NaN/"" are ignored)."""
+        config = self._config()
+        X = _check_vectors(X, "X")
+        labels = list(y)
+        if len(labels) != X.shape[0]:
+            raise InputError(f"X has {X.shape[0]} rows but y has {len(labels)} labels; pass one label per row")
+        rows = np.asarray([i for i, label in enumerate(labels) if not _missing(label)], dtype=np.int64)
+        classes, codes = _encode([labels[i] for i in rows])
+        _check_classes(classes, codes, unlabeled=X.shape[0] - len(rows))
+        result = train_head(X[rows], codes, config, progress=progress)
+        self.head_: Head = result.head
+        self.classes_ = classes
+        self.n_features_in_ = int(X.shape[1])
+        self.history_ = result.history
+        self.best_epoch_ = result.best_epoch
+        self.validation_ = result.validation
+        self.kept_identity_ = result.kept_identity
+        self.message_ = result.message
+        self.fit_seconds_ = result.seconds
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "head_"):
+            raise NotFittedError("this Tuner is not fitted yet; call fit(X, y) or Tuner.load(folder) first")
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """The tuned vectors of ``X``: float32, L2-normalised, one row per row of ``X``."""
+        self._check_fitted()
+        X = _check_vectors(X, "X")
+        if X.shape[1] != self.n_features_in_:
+            raise InputError(
+                f"this Tuner was fitted on {self.n_features_in_}-dimensional vectors but got {X.shape[1]}; "
+                "embed the records with the encoder the head was trained on"
+            )
+        return self.head_.transform(X)
+
+    def fit_transform(self, X: np.ndarray, y: Sequence[Hashable | None], *, progress: Progress = no_progress) -> np.ndarray:
+        return self.fit(X, y, progress=progress).transform(X)
+
+    # -- persistence --------------------------------------------------------------------------------------
+    def save(self, folder: str | Path, *, encoder: str | None = None) -> Path:
+        """Write the fitted tuner to ``folder`` atomically: a complete copy is written to a temporary folder
+        beside it and renamed into place, so an interrupted save leaves the previous head intact."""
+        self._check_fitted()
+        folder = Path(folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = folder.parent / f".{folder.name}.tmp-{uuid.uuid4().hex[:12]}"
+        old = folder.parent / f".{folder.name}.old-{uuid.uuid4().hex[:12]}"
+        try:
+            save_head(self.head_, tmp, encoder=encoder)
+            state = {
+                "format": TUNER_FORMAT,
+                "version": TUNER_FORMAT_VERSION,
+                "params": self.get_params(),
+                "classes": [_json_label(c) for c in self.classes_],
+                "n_features_in": self.n_features_in_,
+                "history": self.history_,
+                "best_epoch": self.best_epoch_,
+                "validation": self.validation_,
+                "kept_identity": self.kept_identity_,
+                "message": self.message_,
+                "fit_seconds": self.fit_seconds_,
+                "encoder": encoder,
+            }
+            (tmp / TUNER_CONFIG).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+            if folder.exists():
+                os.replace(folder, old)
+            os.replace(tmp, folder)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(old, ignore_errors=True)
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path, *, expected_dim: int | None = None, expected_encoder: str | None = None) -> Tuner:
+        """A fitted tuner from a folder written by :meth:`save`; dims and encoder are checked when given."""
+        folder = Path(folder)
+        path = folder / TUNER_CONFIG
+        if not path.is_file():
+            raise InputError(f"no saved tuner at {folder}: {TUNER_CONFIG} is missing; fit and save a Tuner first")
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path} is not valid JSON ({exc}); save the tuner again") from exc
+        if state.get("format") != TUNER_FORMAT or state.get("version") != TUNER_FORMAT_VERSION:
+            raise InputError(
+                f"{path} is not a likewise tuner of format version {TUNER_FORMAT_VERSION}; fit and save it again"
+            )
+        head = load_head(folder, expected_dim=expected_dim, expected_encoder=expected_encoder)
+        tuner = cls(**state["params"])
+        tuner.head_ = head
+        tuner.classes_ = np.asarray(state["classes"], dtype=object)
+        tuner.n_features_in_ = int(state["n_features_in"])
+        tuner.history_ = state["history"]
+        tuner.best_epoch_ = state["best_epoch"]
+        tuner.validation_ = state["validation"]
+        tuner.kept_identity_ = bool(state["kept_identity"])
+        tuner.message_ = state["message"]
+        tuner.fit_seconds_ = state["fit_seconds"]
+        return tuner
+
+
+# -- input checks ---------------------------------------------------------------------------------------------
+def _missing(label: object) -> bool:
+    if label is None or (isinstance(label, str) and label == ""):
+        return True
+    if isinstance(label, (float, np.floating)):
+        return math.isnan(label)
+    try:
+        import pandas as pd
+
+        return bool(pd.isna(label)) if np.ndim(label) == 0 else False
+    except (TypeError, ValueError):
+        return False
+
+
+def _encode(labels: list[Hashable]) -> tuple[np.ndarray, np.ndarray]:
+    """(classes, int codes): classes sorted when they are mutually comparable, else in order of appearance."""
+    try:
+        unique = sorted(set(labels))
+    except TypeError:
+        unique = list(dict.fromkeys(labels))
+    index = {c: i for i, c in enumerate(unique)}
+    classes = np.empty(len(unique), dtype=object)
+    classes[:] = unique
+    return classes, np.asarray([index[c] for c in labels], dtype=np.int64)
+
+
+def _check_classes(classes: np.ndarray, codes: np.ndarray, *, unlabeled: int) -> None:
+    ignored = f" ({unlabeled} unlabeled records ignored)" if unlabeled else ""
+    if len(codes) == 0:
+        raise InputError(f"no labeled records{ignored}; label at least 2 records in each of 2 classes")
+    if len(classes) < 2:
+        raise InputError(
+            f"all {len(codes)} labeled records are in one class ({classes[0]}){ignored}; "
+            "similarity learning needs at least 2 classes"
+        )
+    counts = np.bincount(codes, minlength=len(classes))
+    single = [str(c) for c, n in zip(classes, counts) if n < MIN_PER_CLASS]
+    if single:
+        names = ", ".join(single[:10]) + (", ..." if len(single) > 10 else "")
+        many = len(single) > 1
+        raise InputError(
+            f"{len(single)} class{'es have' if many else ' has'} only 1 labeled record ({names}); "
+            f"similarity learning needs at least {MIN_PER_CLASS} per class: label more or drop "
+            f"{'those classes' if many else 'that class'}"
+        )
+
+
+def _check_vectors(X: np.ndarray, what: str) -> np.ndarray:
+    try:
+        arr = np.asarray(X)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{what} could not be read as a numeric array: {exc}") from exc
+    if arr.ndim != 2 or arr.shape[1] == 0:
+        raise InputError(f"{what} must be a 2-D array (records x dimensions), got shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+        raise InputError(f"{what} must hold real numbers, got dtype {arr.dtype}")
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    finite = np.isfinite(arr).all(axis=1)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        raise InputError(
+            f"{what} has NaN or infinite values in {len(bad)} of {len(arr)} rows (first: row {bad[0]}); "
+            "drop or re-embed those records"
+        )
+    return arr
+
+
+def _json_label(label: object) -> object:
+    if isinstance(label, (np.integer, np.floating, np.bool_)):
+        return label.item()
+    if isinstance(label, (str, int, float, bool)):
+        return label
+    return str(label)
