@@ -154,7 +154,8 @@ def gather(ws, options: ReportOptions | None = None, *, progress: Progress = no_
 
     progress(0, 4, "report: training a head on the training records")
     heldout = make_heldout(raw_v.vectors, data.labels, seed=options.seed, test_size=options.test_size,
-                           budget=options.budget, tuner_options=workspace_tuner_options(ws), within=shown)
+                           budget=options.budget, tuner_options=workspace_tuner_options(ws), within=shown,
+                           progress=progress)
     if tuned_v.encoder and ws.manifest["vectors"]["tuned"].get("by") == "encoder":
         notes.append("The tuned vectors came from a fine-tuned encoder; held-out scores of 'tuned' use a head "
                      "trained on the training records instead (retraining the encoder per report is too slow).")
