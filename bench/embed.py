@@ -93,12 +93,20 @@ def main() -> None:
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--big-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--only-big", action="store_true", help="skip the side-by-side run, only --big")
     args = parser.parse_args()
     if args.child:
         child(args.child, args.n, args.out)
         return
     if args.big_child:
         big(args.n)
+        return
+    if args.only_big:
+        proc = subprocess.run([sys.executable, __file__, "--big-child", "--n", str(args.big)],
+                              capture_output=True, text=True, check=True)
+        r = json.loads(proc.stdout.strip().splitlines()[-1])
+        print(f"streamed {r['records']:,} records: {r['texts_per_s']:.1f} texts/s, peak RSS {r['peak_rss_mb']:.0f} MB "
+              f"(of which the output vectors {r['vectors_mb']:.0f} MB)")
         return
     import torch
 
