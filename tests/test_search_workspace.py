@@ -130,3 +130,19 @@ def test_hnsw_backend_is_saved_reports_recall_and_agrees_with_exact(tmp_path, bb
     embed_into_workspace(ws, bbc.subset(np.arange(100)), get_encoder("hashing"), source={})
     with pytest.raises(InputError, match="no current HNSW graph"):
         search(ws, record_id=bbc.ids[3], k=10, backend="hnsw")
+
+
+def test_milvus_lite_backend_through_the_workspace_matches_exact(tmp_path, bbc):
+    pytest.importorskip("pymilvus")
+    pytest.importorskip("milvus_lite")
+    data = bbc.subset(np.arange(150))
+    ws = _workspace(tmp_path, data)
+    result = build_index(ws, backend="milvus")
+    assert result.count == 150 and result.backend == "milvus"
+    exact = search(ws, record_id=data.ids[5], k=10)
+    lite = search(ws, record_id=data.ids[5], k=10, backend="milvus")
+    assert [h.id for h in lite.hits] == [h.id for h in exact.hits]
+    np.testing.assert_allclose([h.score for h in lite.hits], [h.score for h in exact.hits], atol=1e-4)
+    # re-tuning or re-embedding writes a new collection and switches over: counts follow the records
+    embed_into_workspace(ws, data.subset(np.arange(100)), get_encoder("hashing"), source={})
+    assert build_index(ws, backend="milvus").count == 100
