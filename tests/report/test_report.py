@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_workspace
+from report_fixtures import make_workspace
 
 from likewise.errors import InputError
 from likewise.report import ReportOptions, build_report, gather
@@ -91,6 +91,12 @@ def test_session_example_is_a_held_out_query_with_exact_neighbours(ready_workspa
 
 
 def test_report_on_a_sample_of_a_larger_workspace(workspace_copy):
+    from likewise.maps import sample_points
+
+    outside = next(f"r{i:04d}" for i in range(180) if i not in set(sample_points(180, 120, seed=0).tolist()))
+    report = gather(workspace_copy, ReportOptions(max_points=120, supervised=None, query_id=outside))
+    assert report.session.query_id == outside  # an asked-for query is shown even when outside the sample
+    assert len(report.maps.ids) == 121
     result = build_report(workspace_copy, options=ReportOptions(max_points=120, supervised=None))
     page = Path(result.html).read_text(encoding="utf-8")
     assert "random sample of 120" in page and "180 records" in page

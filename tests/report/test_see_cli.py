@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
-from conftest import make_workspace
+from report_fixtures import make_workspace
 
 from likewise.cli import see
 from likewise.cli.main import LikewiseGroup

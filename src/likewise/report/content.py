@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
+import numpy as np
+
 from likewise.classify import DEFAULT_C, Classification, classify_records, make_heldout, workspace_tuner_options
 from likewise.errors import InputError
 from likewise.maps import DEFAULT_MAX_POINTS, MapResult, make_maps, maps_png, sample_points
@@ -142,6 +144,8 @@ def gather(ws, options: ReportOptions | None = None, *, progress: Progress = no_
         raise InputError(f"the vectors in {ws.path} do not match its records; run `likewise embed` and `likewise tune` again")
     notes = []
     shown = sample_points(len(data), options.max_points, seed=options.seed)
+    if options.query_id is not None and options.query_id in data.ids:  # the asked-for query is always shown
+        shown = np.union1d(shown, [data.ids.index(options.query_id)])
     if len(shown) < len(data):
         notes.append(f"The workspace holds {len(data):,} records; the classifier, the session and the maps use a "
                      f"random sample of {len(shown):,} (max_points, seed {options.seed}), each record keeping its "
