@@ -159,7 +159,6 @@ class ClassifierScore:
 def fit_classifier(X: np.ndarray, y: np.ndarray, *, C: float = DEFAULT_C):
     """A scikit-learn ``LogisticRegression(C=C, max_iter=2000)`` fitted on ``X``, ``y`` (the evaluation's)."""
     from sklearn.linear_model import LogisticRegression
-
     from threadpoolctl import threadpool_limits
 
     if C <= 0:
