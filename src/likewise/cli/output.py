@@ -83,11 +83,10 @@ def progress_bar(quiet: bool = False) -> Iterator[ProgressCallback]:
         console=stderr,
         transient=True,
     ) as bar:
-        tasks: dict[str, Any] = {}
+        task = bar.add_task("", total=None)
 
         def update(done: int, total: int | None, description: str) -> None:
-            if description not in tasks:
-                tasks[description] = bar.add_task(description, total=total)
-            bar.update(tasks[description], completed=done, total=total)
+            # one bar: its text follows the current step (epochs, folds and phases change the description)
+            bar.update(task, completed=done, total=total, description=description)
 
         yield update
