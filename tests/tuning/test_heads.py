@@ -103,3 +103,28 @@ def test_load_refuses_missing_or_corrupt_files(tmp_path) -> None:
 def test_wrong_head_name_lists_the_valid_ones() -> None:
     with pytest.raises(InputError, match="skip, linear, mlp, identity"):
         make_head("transformer", 16)
+
+
+def test_centroid_init_amplifies_the_class_directions() -> None:
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 16))
+    labels = np.repeat(np.arange(3), 10)
+    x = torch.tensor(centres[labels] + 0.1 * rng.normal(size=(30, 16)), dtype=torch.float32)
+    y = torch.tensor(labels)
+    head = make_head("linear", 16, init="centroids", init_scale=3.0)
+    head.init_from_data(x, y)
+    w = head.linear.weight.detach().double().numpy()
+    m = np.stack([x[y == c].mean(0).double().numpy() for c in range(3)])
+    u, _, _ = np.linalg.svd((m - m.mean(0)).T, full_matrices=False)
+    basis = u[:, :2]  # 3 centroids span 2 directions
+    np.testing.assert_allclose(w, np.eye(16) + 3.0 * basis @ basis.T, atol=1e-5)
+    # a direction between the centroids is scaled by 4, one orthogonal to them is left alone
+    inside, outside = basis[:, 0], np.linalg.qr(np.hstack([basis, rng.normal(size=(16, 1))]))[0][:, 2]
+    assert np.linalg.norm(w @ inside) == pytest.approx(4.0, rel=1e-5)
+    assert np.linalg.norm(w @ outside) == pytest.approx(1.0, rel=1e-5)
+    # identity init ignores the data
+    plain = make_head("linear", 16)
+    plain.init_from_data(x, y)
+    np.testing.assert_array_equal(plain.linear.weight.detach().numpy(), np.eye(16, dtype=np.float32))
+    with pytest.raises(InputError, match="identity, centroids"):
+        make_head("linear", 16, init="pca")

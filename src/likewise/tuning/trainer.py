@@ -6,17 +6,20 @@ how many labels there are:
 
 * ``"holdout"`` (at least ``HOLDOUT_MIN_RECORDS`` labeled records and ``HOLDOUT_MIN_PER_CLASS`` in every
   class): a stratified validation split (``val_fraction``) is carved from the labeled records; after every
-  epoch the validation top_k is measured with :func:`likewise.metrics.evaluate` (validation records as
-  queries and candidates, each excluded from its own neighbours, ``k = min(k, smallest validation class -
-  1)``); training stops after ``patience`` epochs without a gain and the best epoch's weights are restored.
-  The head is trained on the other records only.
+  epoch the validation top_k is measured; training stops after ``patience`` epochs without a gain and the
+  best epoch's weights are restored. The head is trained on the other records only.
 * ``"cv"`` (fewer labels, e.g. 25 records in 5 classes, where one validation split would hold a record or
-  two per class and its top_k would be noise): stratified k-fold cross-validation (``min(5, smallest
-  class)`` folds). In each fold the held-out records are the queries and the fold's training records the
-  candidates (``k = min(k, smallest training class)``): how well a new record lands among the labeled
-  records of its class. Each fold trains until ``patience`` epochs pass without a gain; the epoch with the
-  best mean curve sets how many optimiser steps a final head then takes on *all* labeled records. The
-  validation numbers reported are the folds' means.
+  two per class and its top_k would be noise): stratified k-fold cross-validation with ``min(5, smallest
+  class)`` folds, repeated with fresh shuffles until there are at least 5 splits. Each split trains until
+  ``patience`` epochs pass without a gain (then keeps its last value); the epoch with the best mean curve
+  sets how many optimiser steps a final head then takes on *all* labeled records. The validation numbers
+  reported are the splits' means.
+
+Validation top_k is always the held-out protocol in miniature: :func:`likewise.metrics.evaluate` on the
+validation records alone (queries and candidates, each excluded from its own neighbours) with ``k =
+min(k, median validation class size - 1)``. Scoring validation queries against the training records
+instead was tried and rejected: training records collapse onto their classes, so that score keeps rising
+while held-out top_k falls (bench/results_tuning.md).
 
 The head is kept only if it beats the identity on validation by more than ``min_gain``; otherwise the
 result says so (``kept_identity`` and ``message``) and holds an identity head, unless ``force=True``.
@@ -100,8 +103,10 @@ def resolve_train_device(device: str | None) -> torch.device:
 
 
 def validation_k(k: int, y_val: np.ndarray) -> int:
-    """The k of the validation top_k among validation records: ``min(k, smallest class - 1)``, at least 1."""
-    return max(1, min(int(k), int(np.unique(y_val, return_counts=True)[1].min()) - 1))
+    """The k of a validation top_k: ``min(k, median validation class size - 1)``, at least 1 — as many
+    neighbours as a typical class can fill among the validation records (a k of 1 would be a coin toss, a
+    k beyond every class would only measure class sizes)."""
+    return max(1, min(int(k), int(np.median(np.unique(y_val, return_counts=True)[1])) - 1))
 
 
 def score_among(Z: np.ndarray, y: np.ndarray, k: int) -> float:
@@ -109,16 +114,6 @@ def score_among(Z: np.ndarray, y: np.ndarray, k: int) -> float:
     from likewise.metrics import evaluate
 
     return float(evaluate(Z, y, k, metrics=["top_k"])["top_k"])
-
-
-def score_against(Z_query: np.ndarray, y_query: np.ndarray, Z_pool: np.ndarray, y_pool: np.ndarray, k: int) -> float:
-    """top_k of held-out queries ``Z_query`` whose neighbours are searched among ``Z_pool`` (the training
-    records): how well a new record lands among the labeled records of its class."""
-    from likewise.metrics import top_k_share
-    from likewise.neighbors import topk
-
-    idx, _ = topk(Z_query, k, Z_pool)
-    return top_k_share(y_pool[idx], y_query)
 
 
 def choose_strategy(y: np.ndarray, validation: str) -> str:
@@ -132,12 +127,17 @@ def choose_strategy(y: np.ndarray, validation: str) -> str:
     return "holdout" if enough else "cv"
 
 
-def stratified_folds(y: np.ndarray, n_folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(train, validation) positions for stratified k-fold; every class has >= 1 record on each side."""
+def stratified_folds(y: np.ndarray, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, validation) positions of stratified k-fold with ``k = min(CV_FOLDS, smallest class)``,
+    repeated with fresh shuffles until there are at least ``CV_FOLDS`` splits (2-fold is done 3 times)."""
     from sklearn.model_selection import StratifiedKFold
 
-    splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    return [(np.sort(a), np.sort(b)) for a, b in splitter.split(np.zeros(len(y)), y)]
+    n_folds = int(min(CV_FOLDS, np.bincount(y).min()))
+    splits = []
+    for repeat in range(math.ceil(CV_FOLDS / n_folds)):
+        splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed + repeat)
+        splits += [(np.sort(a), np.sort(b)) for a, b in splitter.split(np.zeros(len(y)), y)]
+    return splits
 
 
 def holdout_positions(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -233,23 +233,23 @@ def _fit_holdout(
 def _fit_cv(
     X: np.ndarray, y: np.ndarray, config: TrainConfig, device: torch.device, progress: Progress
 ) -> tuple[Head, list[dict[str, float]], int, dict[str, Any]]:
-    n_folds = int(min(CV_FOLDS, np.bincount(y).min()))
-    folds = stratified_folds(y, n_folds, config.seed)
-    curves = np.full((n_folds, config.epochs), np.nan)
+    folds = stratified_folds(y, config.seed)
+    n_folds, n_splits = int(min(CV_FOLDS, np.bincount(y).min())), len(folds)
+    curves = np.full((n_splits, config.epochs), np.nan)
     identity, k_used, fold_batches = [], [], []
     for f, (train, val) in enumerate(folds):
-        k_val = max(1, min(config.k, int(np.bincount(y[train]).min())))
+        k_val = validation_k(config.k, y[val])
         k_used.append(k_val)
-        identity.append(score_against(X[val], y[val], X[train], y[train], k_val))
+        identity.append(score_among(X[val], y[val], k_val))
         run = _Run(X[train], y[train], config, device, config.seed + 1 + f)
         fold_batches.append(len(run.sampler))
         best, waited = -math.inf, 0
         for epoch in range(config.epochs):
             run.epoch()
-            value = score_against(run.head.transform(X[val]), y[val], run.head.transform(X[train]), y[train], k_val)
+            value = score_among(run.head.transform(X[val]), y[val], k_val)
             curves[f, epoch] = value
-            progress(f * config.epochs + epoch + 1, (n_folds + 1) * config.epochs,
-                     f"choosing epochs by {n_folds}-fold cross-validation, fold {f + 1}: top_{k_val} {value:.3f}")
+            progress(f * config.epochs + epoch + 1, (n_splits + 1) * config.epochs,
+                     f"choosing epochs by cross-validation, split {f + 1} of {n_splits}: top_{k_val} {value:.3f}")
             best, waited = (value, 0) if value > best else (best, waited + 1)
             if waited >= config.patience:
                 curves[f, epoch + 1 :] = value  # a fold that stopped keeps its last value
@@ -263,8 +263,9 @@ def _fit_cv(
     for epoch in range(1, epochs + 1):
         loss = final.epoch()
         history.append({"epoch": epoch, "loss": loss, "val_top_k": float(mean_curve[min(epoch, best_epoch) - 1])})
-        progress(n_folds * config.epochs + epoch, n_folds * config.epochs + epochs, "training the head on all labels")
-    validation = {"strategy": f"{n_folds}-fold cross-validation", "k": int(min(k_used)), "records": int(len(y)),
+        progress(n_splits * config.epochs + epoch, n_splits * config.epochs + epochs, "training the head on all labels")
+    repeats = f", repeated {n_splits // n_folds} times" if n_splits > n_folds else ""
+    validation = {"strategy": f"{n_folds}-fold cross-validation{repeats}", "k": int(min(k_used)), "records": int(len(y)),
                   "train_records": int(len(y)), "identity_top_k": float(np.mean(identity)),
                   "trained_top_k": float(mean_curve[best_epoch - 1])}
     return final.head, history, epochs, validation

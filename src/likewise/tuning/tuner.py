@@ -32,6 +32,11 @@ TUNER_FORMAT = "likewise-tuner"
 TUNER_FORMAT_VERSION = 1
 MIN_PER_CLASS = 2
 
+DEFAULT_HEAD_OPTIONS: dict[str, dict[str, Any]] = {"linear": {"init": "centroids", "init_scale": 3.0}}
+"""Options a head gets when the Tuner is given ``head_options=None`` (measured in bench/results_tuning.md:
+starting the linear head from the class-centroid amplification makes results flatter across epochs, so a
+noisy choice of epochs costs less). Pass ``head_options={}`` for the head's own defaults."""
+
 REFERENCE_RECIPE: dict[str, Any] = {
     "head": "skip",
     "head_options": {"gate_init": -4.0},
@@ -53,7 +58,8 @@ class Tuner:
 
     Parameters are stored as given (sklearn convention) and checked in :meth:`fit`:
 
-    * ``head`` — a name in ``HEADS``; ``head_options`` its constructor options.
+    * ``head`` — a name in ``HEADS``; ``head_options`` its constructor options (None: the ones in
+      ``DEFAULT_HEAD_OPTIONS``, else the head's own defaults).
     * ``loss`` — a name in ``LOSSES``; ``loss_params`` its hyper-parameters (margin, temperature...).
     * ``k`` — the k of the top_k that validation measures (capped by the validation set, see the trainer).
     * ``epochs`` (maximum), ``lr``, ``weight_decay`` (AdamW), ``batch_size``, ``m_per_class`` (records per
@@ -116,7 +122,8 @@ class Tuner:
                  "min_gain", "force"]
         params = {name: getattr(self, name) for name in names}
         for name in ("loss_params", "head_options"):
-            params[name] = dict(params[name] or {})
+            if params[name] is not None:
+                params[name] = dict(params[name])
         return params
 
     def set_params(self, **params: Any) -> Tuner:
@@ -146,8 +153,9 @@ class Tuner:
             raise InputError(f"lr must be a positive number, got {self.lr!r}")
         if not 0 < self.val_fraction < 1:
             raise InputError(f"val_fraction must be between 0 and 1, got {self.val_fraction!r}")
+        head_options = DEFAULT_HEAD_OPTIONS.get(self.head, {}) if self.head_options is None else self.head_options
         return TrainConfig(
-            head=self.head, head_options=dict(self.head_options or {}), loss=self.loss,
+            head=self.head, head_options=dict(head_options), loss=self.loss,
             loss_params=dict(self.loss_params or {}), k=int(self.k), epochs=int(self.epochs), lr=float(self.lr),
             weight_decay=float(self.weight_decay), batch_size=int(self.batch_size), m_per_class=self.m_per_class,
             patience=int(self.patience), val_fraction=float(self.val_fraction), validation=self.validation,
