@@ -108,6 +108,7 @@ def finetune_encoder(
         raise InputError("encoder fine-tuning needs `pip install 'likewise[train]'` (datasets, accelerate)") from exc
 
     start = time.perf_counter()
+    _quiet_libraries()
     y = np.asarray([str(v) for v in labels], dtype=object)
     check_labels(y)
     if len(texts) != len(y):
@@ -189,6 +190,17 @@ def finetune_encoder(
                 "batch_size": batch_size, "lr": lr, "k": k, "seed": seed, "device": device,
                 "train_records": len(texts), "val_records": len(val_texts) if has_val else 0},
     )
+
+
+def _quiet_libraries() -> None:
+    """The trainer's own progress bars and notices would interleave with likewise's bar; progress comes
+    through the ``progress`` callback instead."""
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
 
 
 def _save_model_atomic(model, output: Path) -> None:
