@@ -107,7 +107,7 @@ def methods() -> dict[str, FitApply]:
     }
 
 
-def run(dataset: str, budgets: list[int], names: list[str], seeds: list[int], out: Path | None) -> None:
+def run(dataset: str, budgets: list[int | str], names: list[str], seeds: list[int], out: Path | None) -> None:
     from likewise.evaluation import holdout_split, sample_budget
     from likewise.metrics import evaluate
 
@@ -130,6 +130,7 @@ def run(dataset: str, budgets: list[int], names: list[str], seeds: list[int], ou
                 scores.append(evaluate(Z, y[test], k, metrics=["top_k", "map_at_r"]))
             top = np.array([s["top_k"] for s in scores]) * 100
             row = {"dataset": dataset, "budget": budget, "method": name, "k": k, "seeds": len(seeds),
+                   "labeled": int(len(train)),
                    "top_k": round(float(top.mean()), 1), "top_k_min": round(float(top.min()), 1),
                    "top_k_max": round(float(top.max()), 1),
                    "map_at_r": round(float(np.mean([s["map_at_r"] for s in scores]) * 100), 1),
@@ -164,7 +165,7 @@ def main() -> None:
     sub.add_parser("embed")
     r = sub.add_parser("run")
     r.add_argument("--dataset", choices=sorted(K), required=True)
-    r.add_argument("--budgets", default="25,100,250")
+    r.add_argument("--budgets", default="25,100,250", help='comma-separated; "all" = the whole training pool')
     r.add_argument("--methods", default="raw,reference,lda,default")
     r.add_argument("--seeds", default="0,1,2")
     r.add_argument("--out", type=Path, default=None, help="append JSON lines here")
@@ -175,7 +176,7 @@ def main() -> None:
     if args.command == "embed":
         embed()
     elif args.command == "run":
-        run(args.dataset, [int(b) for b in args.budgets.split(",")], args.methods.split(","),
+        run(args.dataset, [b if b == "all" else int(b) for b in args.budgets.split(",")], args.methods.split(","),
             [int(s) for s in args.seeds.split(",")], args.out)
     else:
         speed(args.n, args.repeats)

@@ -214,13 +214,13 @@ def test_losses_train_a_separation() -> None:
         labels = torch.arange(20) % 4
         loss = make_loss(name)
         optimizer = torch.optim.SGD([e], lr=0.5)
-        first = float(loss(e, labels))
+        first = float(loss(e, labels).detach())
         for _ in range(50):
             optimizer.zero_grad()
             value = loss(e, labels)
             value.backward()
             optimizer.step()
-        assert float(loss(e, labels)) < first, name
+        assert float(loss(e, labels).detach()) < first, name
 
 
 def test_wrong_name_or_option_lists_the_valid_ones() -> None:

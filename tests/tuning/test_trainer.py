@@ -250,3 +250,40 @@ def test_lda_baseline_matches_scikit_learn(data) -> None:
     assert Z.shape == (len(X_test), 3) and Z.dtype == np.float32
     np.testing.assert_allclose(Z, expected, atol=1e-5)
     assert top_k(lda_baseline(X_train, y_train, X_test, shrinkage=True), y_test) > top_k(X_test, y_test)
+
+
+def test_one_standard_error_rule_prefers_fewer_epochs() -> None:
+    from likewise.tuning.trainer import one_standard_error_epoch
+
+    # the best mean is at epoch 4 (0.62); its standard error over the 3 splits is 0.02 / sqrt(3) ~ 0.0115, so
+    # epoch 3 (mean 0.61) is within one standard error and wins; epoch 2 (0.55) is not
+    curves = np.array([[0.50, 0.55, 0.61, 0.60], [0.50, 0.55, 0.61, 0.62], [0.50, 0.55, 0.61, 0.64]])
+    assert one_standard_error_epoch(curves) == 3
+    assert one_standard_error_epoch(curves[:1]) == 3  # one split: no error bar, plain argmax
+    assert one_standard_error_epoch(np.array([[0.3, 0.3, 0.3]])) == 1
+
+
+def test_score_against_matches_a_naive_loop() -> None:
+    from likewise.tuning.trainer import score_against
+
+    X, y = blobs(8, seed=7)
+    q, yq, pool, yp = X[:10], y[:10], X[10:], y[10:]
+    k = 5
+    expected = []
+    for i in range(len(q)):
+        sims = [(-float(q[i] @ pool[j]), j) for j in range(len(pool))]
+        nearest = [j for _, j in sorted(sims)[:k]]
+        expected.append(np.mean([yp[j] == yq[i] for j in nearest]))
+    assert score_against(q, yq, pool, yp, k) == pytest.approx(np.mean(expected))
+
+
+def test_training_leaves_the_thread_settings_alone(data) -> None:
+    import torch
+    from threadpoolctl import threadpool_info
+
+    X_train, y_train, _, _ = data
+    torch_before = torch.get_num_threads()
+    blas_before = [i["num_threads"] for i in threadpool_info()]
+    Tuner(k=20, epochs=2).fit(X_train, y_train)
+    assert torch.get_num_threads() == torch_before
+    assert [i["num_threads"] for i in threadpool_info()] == blas_before

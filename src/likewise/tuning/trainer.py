@@ -5,21 +5,24 @@ whether the head beats the untouched vectors (the identity). How the number of e
 how many labels there are:
 
 * ``"holdout"`` (at least ``HOLDOUT_MIN_RECORDS`` labeled records and ``HOLDOUT_MIN_PER_CLASS`` in every
-  class): a stratified validation split (``val_fraction``) is carved from the labeled records; after every
-  epoch the validation top_k is measured; training stops after ``patience`` epochs without a gain and the
-  best epoch's weights are restored. The head is trained on the other records only.
-* ``"cv"`` (fewer labels, e.g. 25 records in 5 classes, where one validation split would hold a record or
-  two per class and its top_k would be noise): stratified k-fold cross-validation with ``min(5, smallest
-  class)`` folds, repeated with fresh shuffles until there are at least 5 splits. Each split trains until
-  ``patience`` epochs pass without a gain (then keeps its last value); the epoch with the best mean curve
-  sets how many optimiser steps a final head then takes on *all* labeled records. The validation numbers
-  reported are the splits' means.
-
-Validation top_k is always the held-out protocol in miniature: :func:`likewise.metrics.evaluate` on the
-validation records alone (queries and candidates, each excluded from its own neighbours) with ``k =
-min(k, median validation class size - 1)``. Scoring validation queries against the training records
-instead was tried and rejected: training records collapse onto their classes, so that score keeps rising
-while held-out top_k falls (bench/results_tuning.md).
+  class): a stratified validation split (``val_fraction``) is carved from the labeled records and the head
+  trains on the rest. After every epoch the validation top_k is measured with
+  :func:`likewise.metrics.evaluate` on the validation records alone (queries and candidates, each excluded
+  from its own neighbours: the held-out protocol in miniature) with ``k = min(k, median validation class
+  size - 1)``; training stops after ``patience`` epochs without a gain and the best epoch's weights are
+  restored.
+* ``"cv"`` (fewer labels, e.g. 25 records in 5 classes, where a validation split holds a record or two per
+  class, so that top_k among validation records would be noise): stratified k-fold cross-validation with
+  ``min(5, smallest class)`` folds, repeated with fresh shuffles until there are ``CV_MIN_SPLITS`` splits
+  or ``CV_MIN_QUERIES`` validation queries in all.
+  In each split the held-out records are queries searched among the split's training records, with ``k =
+  min(k, median training class size)``: how well a new record lands among the labeled records of its class.
+  A split stops after ``patience`` epochs without a gain of ``CV_MIN_DELTA``. That score keeps creeping up
+  after held-out quality has peaked (training records collapse onto their classes), so the number of epochs
+  is the fewest whose mean score is within one standard error of the best (:func:`one_standard_error_epoch`);
+  a final head then takes that many optimiser steps on *all* labeled records. The validation numbers
+  reported are the splits' means. Measured against a fixed schedule and other scorings in
+  bench/results_tuning.md.
 
 The head is kept only if it beats the identity on validation by more than ``min_gain``; otherwise the
 result says so (``kept_identity`` and ``message``) and holds an identity head, unless ``force=True``.
@@ -46,10 +49,16 @@ from likewise.tuning.heads import Head, IdentityHead, make_head
 from likewise.tuning.losses import make_loss
 from likewise.tuning.sampler import ClassBalancedSampler
 
-HOLDOUT_MIN_RECORDS = 1000
+HOLDOUT_MIN_RECORDS = 500
 HOLDOUT_MIN_PER_CLASS = 10
 """With fewer labeled records (or fewer in some class), epochs are chosen by cross-validation."""
 CV_FOLDS = 5
+CV_MIN_SPLITS = 10
+CV_MIN_QUERIES = 300
+"""Cross-validation repeats k-fold with fresh shuffles until it has ``CV_MIN_SPLITS`` splits or has held out
+``CV_MIN_QUERIES`` validation queries in all, whichever comes first (small sets get more repeats)."""
+CV_MIN_DELTA = 0.002
+"""A cross-validation split stops after ``patience`` epochs without a gain larger than this."""
 DEVICE_ENV = "LIKEWISE_DEVICE"
 
 
@@ -103,9 +112,9 @@ def resolve_train_device(device: str | None) -> torch.device:
 
 
 def validation_k(k: int, y_val: np.ndarray) -> int:
-    """The k of a validation top_k: ``min(k, median validation class size - 1)``, at least 1 — as many
-    neighbours as a typical class can fill among the validation records (a k of 1 would be a coin toss, a
-    k beyond every class would only measure class sizes)."""
+    """The k of the holdout top_k: ``min(k, median validation class size - 1)``, at least 1 — as many
+    neighbours as a typical class can fill among the validation records (a k beyond every class would only
+    measure class sizes)."""
     return max(1, min(int(k), int(np.median(np.unique(y_val, return_counts=True)[1])) - 1))
 
 
@@ -114,6 +123,28 @@ def score_among(Z: np.ndarray, y: np.ndarray, k: int) -> float:
     from likewise.metrics import evaluate
 
     return float(evaluate(Z, y, k, metrics=["top_k"])["top_k"])
+
+
+def score_against(Z_query: np.ndarray, y_query: np.ndarray, Z_pool: np.ndarray, y_pool: np.ndarray, k: int) -> float:
+    """top_k of held-out queries whose neighbours are searched among the training records ``Z_pool``."""
+    from likewise.metrics import top_k_share
+    from likewise.neighbors import topk
+
+    idx, _ = topk(Z_query, k, Z_pool)
+    return top_k_share(y_pool[idx], y_query)
+
+
+def one_standard_error_epoch(curves: np.ndarray) -> int:
+    """The fewest epochs whose mean score is within one standard error of the best mean (Breiman's rule).
+
+    ``curves`` is (splits, epochs). Cross-validated curves are noisy and, scored against training records,
+    keep creeping up long after held-out quality has peaked; the rule takes the earliest epoch that is
+    statistically as good as the best.
+    """
+    mean = curves.mean(axis=0)
+    best = int(np.argmax(mean))
+    se = float(curves[:, best].std(ddof=1) / math.sqrt(len(curves))) if len(curves) > 1 else 0.0
+    return int(np.flatnonzero(mean >= mean[best] - se)[0]) + 1
 
 
 def choose_strategy(y: np.ndarray, validation: str) -> str:
@@ -129,12 +160,13 @@ def choose_strategy(y: np.ndarray, validation: str) -> str:
 
 def stratified_folds(y: np.ndarray, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """(train, validation) positions of stratified k-fold with ``k = min(CV_FOLDS, smallest class)``,
-    repeated with fresh shuffles until there are at least ``CV_FOLDS`` splits (2-fold is done 3 times)."""
+    repeated with fresh shuffles (see ``CV_MIN_SPLITS``)."""
     from sklearn.model_selection import StratifiedKFold
 
     n_folds = int(min(CV_FOLDS, np.bincount(y).min()))
+    repeats = max(1, min(math.ceil(CV_MIN_SPLITS / n_folds), math.ceil(CV_MIN_QUERIES / len(y))))
     splits = []
-    for repeat in range(math.ceil(CV_FOLDS / n_folds)):
+    for repeat in range(repeats):
         splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed + repeat)
         splits += [(np.sort(a), np.sort(b)) for a, b in splitter.split(np.zeros(len(y)), y)]
     return splits
@@ -153,20 +185,22 @@ def holdout_positions(y: np.ndarray, fraction: float, seed: int) -> tuple[np.nda
 
 
 @contextmanager
-def _one_torch_thread(device: torch.device) -> Iterator[None]:
-    """Run CPU training on one torch thread, then restore the caller's setting.
+def _single_threaded(device: torch.device) -> Iterator[None]:
+    """Run training and validation on one CPU thread (torch and BLAS), then restore the caller's settings.
 
-    The matrices are small (a batch of 128 x a few hundred dims): several intra-op threads cost more in
-    synchronisation than they save, and on a busy machine they spin against other processes (measured
-    2.7x slower with 2 threads than with 1 on a loaded 2-core machine).
+    The matrices are small (a batch of 128 x a few hundred dims; validation sets of tens to thousands of
+    records): several threads cost more in synchronisation than they save, and on a busy machine they spin
+    against other processes. Measured on a loaded 2-core machine: a training step 2.7x and a validation
+    top-k 35x slower with 2 threads than with 1.
     """
-    if device.type != "cpu":
-        yield
-        return
+    from threadpoolctl import threadpool_limits
+
     before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    if device.type == "cpu":
+        torch.set_num_threads(1)
     try:
-        yield
+        with threadpool_limits(limits=1):
+            yield
     finally:
         torch.set_num_threads(before)
 
@@ -238,24 +272,24 @@ def _fit_cv(
     curves = np.full((n_splits, config.epochs), np.nan)
     identity, k_used, fold_batches = [], [], []
     for f, (train, val) in enumerate(folds):
-        k_val = validation_k(config.k, y[val])
+        k_val = max(1, min(int(config.k), int(np.median(np.bincount(y[train])))))
         k_used.append(k_val)
-        identity.append(score_among(X[val], y[val], k_val))
+        identity.append(score_against(X[val], y[val], X[train], y[train], k_val))
         run = _Run(X[train], y[train], config, device, config.seed + 1 + f)
         fold_batches.append(len(run.sampler))
         best, waited = -math.inf, 0
         for epoch in range(config.epochs):
             run.epoch()
-            value = score_among(run.head.transform(X[val]), y[val], k_val)
+            value = score_against(run.head.transform(X[val]), y[val], run.head.transform(X[train]), y[train], k_val)
             curves[f, epoch] = value
             progress(f * config.epochs + epoch + 1, (n_splits + 1) * config.epochs,
                      f"choosing epochs by cross-validation, split {f + 1} of {n_splits}: top_{k_val} {value:.3f}")
-            best, waited = (value, 0) if value > best else (best, waited + 1)
+            best, waited = (value, 0) if value > best + CV_MIN_DELTA else (best, waited + 1)
             if waited >= config.patience:
                 curves[f, epoch + 1 :] = value  # a fold that stopped keeps its last value
                 break
     mean_curve = curves.mean(axis=0)
-    best_epoch = int(np.argmax(mean_curve)) + 1  # the earliest of equal means
+    best_epoch = one_standard_error_epoch(curves)
     final = _Run(X, y, config, device, config.seed)
     # the same number of optimiser steps as the folds' best epoch (an epoch of all records may be longer)
     epochs = max(1, round(best_epoch * float(np.mean(fold_batches)) / len(final.sampler)))
@@ -288,7 +322,7 @@ def train_head(X: np.ndarray, y: np.ndarray, config: TrainConfig, *, progress: P
             f"the smallest class has {np.bincount(y).min()}: use validation='cv' or 'auto'"
         )
     fit = _fit_holdout if strategy == "holdout" else _fit_cv
-    with _one_torch_thread(device):
+    with _single_threaded(device):
         head, history, best_epoch, validation = fit(X, y, config, device, progress)
     head = head.cpu().eval()
     gain = validation["trained_top_k"] - validation["identity_top_k"]
