@@ -57,8 +57,7 @@ def encoder_rows(name: str, texts: list[str], labels: list, budgets, seeds, k: i
             train = sample_budget(y, pool, budget, seed=seed)
             with tempfile.TemporaryDirectory() as tmp:
                 t0 = time.perf_counter()
-                finetune_encoder([texts[positions[i]] for i in train], y[train], f"{tmp}/m", epochs=1, seed=seed,
-                                 batch_size=16)
+                finetune_encoder([texts[positions[i]] for i in train], y[train], f"{tmp}/m", seed=seed)
                 seconds = time.perf_counter() - t0
                 enc = SentenceTransformerEncoder(f"{tmp}/m")
                 Z_test = enc.embed([texts[positions[i]] for i in test])
