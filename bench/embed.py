@@ -86,6 +86,15 @@ def big(n: int) -> None:
                           "vectors_mb": vectors.nbytes / 1e6}))
 
 
+def report_big(n: int) -> None:
+    """Stream n records in a fresh process (so its peak RSS is its own) and print the result."""
+    proc = subprocess.run([sys.executable, __file__, "--big-child", "--n", str(n)],
+                          capture_output=True, text=True, check=True)
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(f"streamed {r['records']:,} records: {r['texts_per_s']:.1f} texts/s, peak RSS {r['peak_rss_mb']:.0f} MB "
+          f"(of which the output vectors {r['vectors_mb']:.0f} MB)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=5000)
@@ -102,11 +111,7 @@ def main() -> None:
         big(args.n)
         return
     if args.only_big:
-        proc = subprocess.run([sys.executable, __file__, "--big-child", "--n", str(args.big)],
-                              capture_output=True, text=True, check=True)
-        r = json.loads(proc.stdout.strip().splitlines()[-1])
-        print(f"streamed {r['records']:,} records: {r['texts_per_s']:.1f} texts/s, peak RSS {r['peak_rss_mb']:.0f} MB "
-              f"(of which the output vectors {r['vectors_mb']:.0f} MB)")
+        report_big(args.big)
         return
     import torch
 
@@ -143,11 +148,7 @@ def main() -> None:
     print(f"cache re-run: hit rate {stats.hit_rate:.3f}, {args.n / seconds:,.0f} records/s "
           f"(load shards + hash + look up, {seconds:.3f} s)")
     if args.big:
-        proc = subprocess.run([sys.executable, __file__, "--big-child", "--n", str(args.big)],
-                              capture_output=True, text=True, check=True)
-        r = json.loads(proc.stdout.strip().splitlines()[-1])
-        print(f"streamed {r['records']:,} records: {r['texts_per_s']:.1f} texts/s, peak RSS {r['peak_rss_mb']:.0f} MB "
-              f"(of which the output vectors {r['vectors_mb']:.0f} MB)")
+        report_big(args.big)
 
 
 if __name__ == "__main__":
