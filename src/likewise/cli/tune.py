@@ -18,7 +18,7 @@ from likewise.cli.output import json_option, note, print_json, progress_bar, qui
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--force", is_flag=True, help="Keep the trained head even when it does not beat the identity on validation.")
 @click.option("--train-encoder", is_flag=True, help="Fine-tune the encoder itself (slow on CPU; GPU when present).")
-@click.option("--encoder-epochs", type=int, default=4, show_default=True, help="Epochs of encoder fine-tuning.")
+@click.option("--encoder-epochs", type=int, default=8, show_default=True, help="Epochs of encoder fine-tuning.")
 @device_option
 @workspace_option
 @json_option

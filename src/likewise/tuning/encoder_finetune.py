@@ -78,7 +78,7 @@ def finetune_encoder(
     base_model: str | Path | None = None,
     loss: str = "supcon",
     loss_params: dict[str, Any] | None = None,
-    epochs: int = 4,
+    epochs: int = 8,
     batch_size: int = 32,
     lr: float = 5e-5,
     k: int = 100,
