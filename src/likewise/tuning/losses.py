@@ -128,7 +128,7 @@ class BatchAllTriplet(SimilarityLoss):
 
     def compute(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         d = cosine_distances(embeddings)
-        positive, negative, valid = pair_masks(labels)
+        positive, negative, _ = pair_masks(labels)  # an anchor without a positive or negative has no triplet
         triplets = positive[:, :, None] & negative[:, None, :]  # shape: (B, B, B) anchor x positive x negative
         losses = F.relu(d[:, :, None] - d[:, None, :] + self.margin)[triplets]
         active = losses > 0

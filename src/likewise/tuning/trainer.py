@@ -209,7 +209,10 @@ class _Run:
     """One head trained on one set of records, epoch by epoch."""
 
     def __init__(self, X: np.ndarray, y: np.ndarray, config: TrainConfig, device: torch.device, seed: int) -> None:
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        cuda = []
+        if device.type == "cuda":
+            cuda = [device.index if device.index is not None else torch.cuda.current_device()]
+        with torch.random.fork_rng(devices=cuda):  # seed the init without touching the caller's RNG state
             torch.manual_seed(seed)
             self.head = make_head(config.head, X.shape[1], **config.head_options).to(device)
         self.X = torch.as_tensor(X, dtype=torch.float32, device=device)
@@ -259,7 +262,7 @@ def _fit_holdout(
             if waited >= config.patience:
                 break
     run.head.load_state_dict(best_state)
-    validation = {"strategy": "holdout", "k": k_val, "records": int(len(val)), "train_records": int(len(train)),
+    validation = {"strategy": "holdout", "k": k_val, "records": len(val), "train_records": len(train),
                   "identity_top_k": identity, "trained_top_k": best}
     return run.head, history, best_epoch, validation
 
@@ -299,8 +302,8 @@ def _fit_cv(
         history.append({"epoch": epoch, "loss": loss, "val_top_k": float(mean_curve[min(epoch, best_epoch) - 1])})
         progress(n_splits * config.epochs + epoch, n_splits * config.epochs + epochs, "training the head on all labels")
     repeats = f", repeated {n_splits // n_folds} times" if n_splits > n_folds else ""
-    validation = {"strategy": f"{n_folds}-fold cross-validation{repeats}", "k": int(min(k_used)), "records": int(len(y)),
-                  "train_records": int(len(y)), "identity_top_k": float(np.mean(identity)),
+    validation = {"strategy": f"{n_folds}-fold cross-validation{repeats}", "k": int(min(k_used)),
+                  "records": len(y), "train_records": len(y), "identity_top_k": float(np.mean(identity)),
                   "trained_top_k": float(mean_curve[best_epoch - 1])}
     return final.head, history, epochs, validation
 

@@ -206,7 +206,10 @@ class Tuner:
             )
         return self.head_.transform(X)
 
-    def fit_transform(self, X: np.ndarray, y: Sequence[Hashable | None], *, progress: Progress = no_progress) -> np.ndarray:
+    def fit_transform(
+        self, X: np.ndarray, y: Sequence[Hashable | None], *, progress: Progress = no_progress
+    ) -> np.ndarray:
+        """``fit(X, y)`` then ``transform(X)``."""
         return self.fit(X, y, progress=progress).transform(X)
 
     # -- persistence --------------------------------------------------------------------------------------
