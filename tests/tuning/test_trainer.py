@@ -220,8 +220,11 @@ def test_interrupted_save_leaves_the_previous_head_intact(fitted, data, tmp_path
     folder = fitted.save(tmp_path / "head")
     before = Tuner.load(folder).transform(X_test)
 
-    def crash(*args, **kwargs):
-        raise KeyboardInterrupt  # the process is interrupted half way through writing the new head
+    real_save_head = tuner_module.save_head
+
+    def crash(head, folder, **kwargs):
+        real_save_head(head, folder, **kwargs)  # the new weights are written...
+        raise KeyboardInterrupt  # ...and the process is interrupted before the rest
 
     other = Tuner(k=20, epochs=3, seed=9, force=True).fit(*data[:2])
     monkeypatch.setattr(tuner_module, "save_head", crash)
