@@ -156,6 +156,17 @@ def iter_topk(
 # --- input checks -------------------------------------------------------------------------------------
 
 
+def check_vectors(x: np.ndarray, what: str = "vectors") -> np.ndarray:
+    """``x`` as a C-contiguous float32 (records x dimensions) array, or an ``InputError`` naming what is wrong:
+    not numeric, not 2-D, no columns, NaN or infinite values (with the count of bad rows and the first)."""
+    y = _as_matrix(x, what)
+    if y.shape[1] == 0:
+        raise InputError(f"{what} must be a 2-D array (records x dimensions), got shape {y.shape}")
+    y = np.ascontiguousarray(y, dtype=np.float32)
+    _check_finite(y, what)
+    return y
+
+
 def _as_matrix(x: np.ndarray, what: str) -> np.ndarray:
     try:
         y = np.asarray(x)

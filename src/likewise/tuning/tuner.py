@@ -323,23 +323,9 @@ def _check_classes(classes: np.ndarray, codes: np.ndarray, *, unlabeled: int) ->
 
 
 def _check_vectors(X: np.ndarray, what: str) -> np.ndarray:
-    try:
-        arr = np.asarray(X)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{what} could not be read as a numeric array: {exc}") from exc
-    if arr.ndim != 2 or arr.shape[1] == 0:
-        raise InputError(f"{what} must be a 2-D array (records x dimensions), got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
-        raise InputError(f"{what} must hold real numbers, got dtype {arr.dtype}")
-    arr = np.ascontiguousarray(arr, dtype=np.float32)
-    finite = np.isfinite(arr).all(axis=1)
-    if not finite.all():
-        bad = np.flatnonzero(~finite)
-        raise InputError(
-            f"{what} has NaN or infinite values in {len(bad)} of {len(arr)} rows (first: row {bad[0]}); "
-            "drop or re-embed those records"
-        )
-    return arr
+    from likewise.neighbors import check_vectors
+
+    return check_vectors(X, what)
 
 
 def _json_label(label: object) -> object:
