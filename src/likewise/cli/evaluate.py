@@ -32,8 +32,8 @@ def _ints(value: str) -> list[int]:
 def _fmt(cell: dict | None) -> str:
     if not cell:
         return ""
-    spread = f" ({100 * cell['min']:.1f}-{100 * cell['max']:.1f})" if cell["max"] > cell["min"] else ""
-    return f"{100 * cell['mean']:.1f}{spread}"
+    half = 50 * (cell["max"] - cell["min"])
+    return f"{100 * cell['mean']:.1f}±{half:.1f}" if half > 0 else f"{100 * cell['mean']:.1f}"
 
 
 def render_summary(summary: list[dict], k: int, title: str) -> None:
@@ -43,7 +43,8 @@ def render_summary(summary: list[dict], k: int, title: str) -> None:
                     + [_fmt(entry.get(key)) for key, _ in METRIC_COLUMNS] + [f"{entry['seconds']:.1f}"])
     columns = ["method", "budget", "labels"] + [f"top_{k}" if key == "top_k" else name for key, name in METRIC_COLUMNS] + ["fit s"]
     stdout.print(table(title, columns, rows))
-    stdout.print("Percent on held-out records, mean over seeds (min-max).", highlight=False)
+    stdout.print("Percent on held-out records: mean over seeds ± half the min-max range (--json has every seed).",
+                 highlight=False)
 
 
 @click.command("evaluate")

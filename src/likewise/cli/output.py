@@ -48,7 +48,7 @@ def _default(value: Any) -> Any:
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:
     t = Table(title=title, title_justify="left", show_edge=False, header_style="bold")
     for i, col in enumerate(columns):
-        t.add_column(col, justify="left" if i == 0 else "right")
+        t.add_column(col, justify="left" if i == 0 else "right", no_wrap=i == 0)
     for row in rows:
         t.add_row(*(_cell(v) for v in row))
     return t
