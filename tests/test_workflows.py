@@ -187,3 +187,15 @@ def test_train_encoder_end_to_end_on_a_small_real_workspace(tmp_path):
     assert tuned.ids == small.ids and tuned.vectors.shape == (len(small), 384)
     hits = search(ws, text="a gorgeous, moving film", k=3).hits
     assert len(hits) == 3 and search(ws, text="x", k=1).kind == "tuned"
+
+
+def test_tuned_vectors_go_stale_only_when_raw_vectors_change(tuned, bbc):
+    ws, _ = tuned
+    embed_into_workspace(ws, bbc, get_encoder("hashing"), source={"path": "bbc"})  # same records again
+    assert not Workspace.open(ws.path).manifest["vectors"]["tuned"].get("stale")
+    edited = bbc.subset(np.arange(len(bbc)))
+    edited.texts[3] = edited.texts[3] + " edited"  # same count, one text changed
+    embed_into_workspace(ws, edited, get_encoder("hashing"), source={"path": "bbc"})
+    assert Workspace.open(ws.path).manifest["vectors"]["tuned"]["stale"] is True
+    with pytest.raises(InputError, match="stale"):
+        export_vectors(Workspace.open(ws.path), ws.path / "t.parquet")

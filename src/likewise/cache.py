@@ -9,9 +9,7 @@ different model never gets stale vectors. Many small shards are merged by :meth:
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 import unicodedata
 import uuid
 from dataclasses import dataclass, field
@@ -21,6 +19,8 @@ import numpy as np
 import xxhash
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
+
+from likewise.atomic import atomic_write, atomic_write_bytes
 
 _SPACES = re.compile(r"\s+")
 KEY_BYTES = 16
@@ -157,7 +157,7 @@ class EmbeddingCache:
         folder.mkdir(parents=True, exist_ok=True)
         ident_file = folder / "identity.txt"
         if not ident_file.exists():
-            _atomic_write_bytes(ident_file, identity.encode())
+            atomic_write_bytes(ident_file, identity.encode())
         self._write_shard(folder, keys, vectors, identity)
         table = self._table(identity)
         table.add(keys, vectors)
@@ -167,14 +167,7 @@ class EmbeddingCache:
 
     def _write_shard(self, folder: Path, keys: np.ndarray, vectors: np.ndarray, identity: str) -> Path:
         target = folder / f"shard-{uuid.uuid4().hex}.safetensors"
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-        os.close(fd)
-        try:
-            save_file({"keys": keys, "vectors": vectors}, tmp, metadata={"identity": identity})
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        atomic_write(target, lambda tmp: save_file({"keys": keys, "vectors": vectors}, tmp, metadata={"identity": identity}))
         return target
 
     def compact(self, identity: str) -> None:
@@ -193,9 +186,3 @@ class EmbeddingCache:
     def ignored_shards(self, identity: str) -> int:
         return self._table(identity).ignored_shards
 
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)

@@ -9,14 +9,13 @@ from __future__ import annotations
 import difflib
 import importlib.metadata
 import importlib.util
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from likewise.atomic import atomic_write
 from likewise.errors import InputError
 from likewise.records.dataset import Dataset
 from likewise.records.loader import dataset_from_frame
@@ -173,13 +172,10 @@ def export_dataset(name: str, path: str | Path) -> Path:
     if not path.parent.exists():
         raise InputError(f"cannot write {path}: the folder {path.parent} does not exist; create it first")
     frame = dataset.to_frame()[["id", "text", "label"]]
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8", newline="") as out:
             # CRLF line ends (RFC 4180) make pandas quote any text holding a bare "\r" as well as "\n"
             frame.to_csv(out, index=False, lineterminator="\r\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(path, write)
     return path

@@ -125,11 +125,12 @@ def embed_into_workspace(
     finally the manifest are replaced. Vectors of other kinds (tuned) made from other records are marked stale.
     """
     vectors, stats = embed_records(encoder, dataset.ids, dataset.texts, workspace.cache, progress=progress)
-    previous = workspace.manifest.get("records", {}).get("count")
     workspace.write_records(dataset, source=source)
     workspace.write_vectors("raw", list(dataset.ids), vectors, encoder=encoder.identity)
+    raw_content = workspace.manifest["vectors"]["raw"]["content"]
     for kind, entry in workspace.manifest.get("vectors", {}).items():
-        if kind != "raw" and (entry.get("encoder_raw") != encoder.identity or previous != len(dataset)):
+        # vectors derived from other raw vectors (records or encoder changed) must be tuned again
+        if kind != "raw" and entry.get("raw_content") != raw_content:
             entry["stale"] = True
     workspace.manifest["encoder"] = {
         "identity": encoder.identity,

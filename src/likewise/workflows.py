@@ -77,7 +77,8 @@ def tune_workspace(
     tuner.save(folder, encoder=raw.encoder)
     tuned = tuner.transform(raw.vectors)
     config = tuner.get_params() if hasattr(tuner, "get_params") else dict(tuner_options or {})
-    ws.write_vectors("tuned", raw.ids, tuned, encoder=f"{raw.encoder}+head", extra={"encoder_raw": raw.encoder, "by": "head"})
+    ws.write_vectors("tuned", raw.ids, tuned, encoder=f"{raw.encoder}+head", extra={"encoder_raw": raw.encoder, "by": "head",
+                                                        "raw_content": ws.manifest["vectors"]["raw"]["content"]})
     kept = bool(getattr(tuner, "kept_identity_", False))
     message = str(getattr(tuner, "message_", ""))
     history = list(getattr(tuner, "history_", []))
@@ -110,7 +111,8 @@ def _tune_encoder(ws, data, raw, positions, y, classes, options, progress, start
     )
     encoder = SentenceTransformerEncoder(folder)
     vectors, _ = embed_records(encoder, data.ids, data.texts, ws.cache, progress=progress)
-    ws.write_vectors("tuned", data.ids, vectors, encoder=encoder.identity, extra={"encoder_raw": raw.encoder, "by": "encoder"})
+    ws.write_vectors("tuned", data.ids, vectors, encoder=encoder.identity, extra={"encoder_raw": raw.encoder, "by": "encoder",
+                                                                                "raw_content": ws.manifest["vectors"]["raw"]["content"]})
     ws.record_artifact("tuned_encoder", {"path": ENCODER_DIR, "config": result.config, "kept_base": result.kept_base,
                                          "message": result.message})
     out = TuneResult(str(ws.path), "encoder", str(folder), int(len(y)), classes, result.kept_base, result.message,

@@ -13,11 +13,10 @@ interrupted command leaves the workspace as it was.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import tempfile
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from likewise import __version__
+from likewise.atomic import atomic_write, atomic_write_text
 from likewise.cache import EmbeddingCache
 from likewise.errors import InputError
 from likewise.records.dataset import Dataset, LoadSummary
@@ -42,30 +42,6 @@ def default_workspace_path() -> Path:
 
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)`` then rename the temporary file onto ``path`` (same folder, same filesystem)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the user's usual permissions
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 @dataclass
@@ -179,6 +155,8 @@ class Workspace:
             "encoder": encoder,
             "written": now_iso(),
             "version": uuid.uuid4().hex,  # changes on every write: indexes built from these vectors record it
+            # what these vectors are (ids + values): vectors derived from them record it to detect staleness
+            "content": hashlib.sha256(json.dumps(ids).encode() + vectors.tobytes()).hexdigest()[:20],
             **(extra or {}),
         }
 

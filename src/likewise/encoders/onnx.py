@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from likewise.atomic import atomic_write
 from likewise.encoders.sentence_transformer import SentenceTransformerEncoder
 from likewise.errors import InputError
 
@@ -69,10 +69,8 @@ class OnnxEncoder(SentenceTransformerEncoder):
                 return torch.nn.functional.normalize(pooled, dim=-1)
 
         sample = model.tokenizer(["a sample text", "another"], padding=True, return_tensors="pt")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".onnx.tmp")
-        os.close(fd)
-        try:
+
+        def export(tmp: str) -> None:
             with torch.inference_mode():
                 torch.onnx.export(
                     Pooled().eval(),
@@ -84,10 +82,8 @@ class OnnxEncoder(SentenceTransformerEncoder):
                     opset_version=17,
                     dynamo=False,
                 )
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+
+        atomic_write(target, export)
 
     @property
     def session(self):
