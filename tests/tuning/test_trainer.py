@@ -236,10 +236,54 @@ def test_interrupted_save_leaves_the_previous_head_intact(fitted, data, tmp_path
 
 def test_get_and_set_params() -> None:
     tuner = Tuner(lr=0.01)
-    assert tuner.get_params()["lr"] == 0.01 and "lr=0.01" in repr(tuner)
+    assert tuner.get_params()["lr"] == 0.01 and repr(tuner) == "Tuner(lr=0.01)"
     assert tuner.set_params(epochs=5).epochs == 5
-    with pytest.raises(InputError, match="unknown Tuner parameter"):
+    with pytest.raises(ValueError, match="Invalid parameter 'learning_rate'"):
         tuner.set_params(learning_rate=1)
+
+
+def test_parameters_are_stored_unchanged() -> None:
+    options = {"init": "random"}
+    tuner = Tuner(head_options=options, epochs=7)
+    assert tuner.head_options is options and tuner.epochs == 7  # sklearn's contract: no copies, no checks
+    assert Tuner(epochs=-3).epochs == -3  # invalid values are refused by fit, not by the constructor
+
+
+def test_not_fitted_is_both_likewise_and_scikit_learn_error() -> None:
+    from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+
+    with pytest.raises(NotFittedError) as info:
+        Tuner().transform(np.zeros((2, DIM)))
+    assert isinstance(info.value, SklearnNotFittedError)
+
+
+def test_clone_gives_an_unfitted_copy_with_the_same_params(fitted, data) -> None:
+    from sklearn.base import clone
+
+    _, _, X_test, _ = data
+    copy = clone(fitted)
+    assert copy is not fitted and copy.get_params() == fitted.get_params()
+    assert not hasattr(copy, "head_") and not hasattr(copy, "history_")
+    with pytest.raises(NotFittedError, match="not fitted"):
+        copy.transform(X_test)
+    assert fitted.transform(X_test).shape == (len(X_test), DIM)  # the original stays fitted
+
+
+def test_works_as_a_pipeline_step(data) -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    X_train, y_train, X_test, y_test = data
+    calls = []
+    pipeline = Pipeline([("tune", Tuner(k=20, epochs=30)), ("clf", LogisticRegression())])
+    pipeline.fit(X_train, y_train, tune__progress=lambda d, t, s: calls.append(d))
+    predicted = pipeline.predict(X_test)
+    assert calls and not pipeline.named_steps["tune"].kept_identity_
+    assert set(predicted) <= set(NAMES) and (predicted == y_test).mean() > 0.6  # chance is 0.25
+    # the classifier saw the tuned vectors: the same as fitting the two steps by hand
+    tuner = pipeline.named_steps["tune"]
+    by_hand = LogisticRegression().fit(tuner.transform(X_train), y_train).predict(tuner.transform(X_test))
+    np.testing.assert_array_equal(predicted, by_hand)
 
 
 def test_lda_baseline_matches_scikit_learn(data) -> None:

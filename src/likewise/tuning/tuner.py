@@ -20,6 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+from sklearn.utils.validation import check_is_fitted
 
 from likewise.errors import InputError, NotFittedError
 from likewise.progress import Progress, no_progress
@@ -58,10 +61,18 @@ distance with margin 0.5, Adam at 1e-3 (AdamW with no weight decay is Adam), bat
 groups, early stopping. The baseline likewise's default must beat (bench/results_tuning.md)."""
 
 
-class Tuner:
+class TunerNotFittedError(NotFittedError, SklearnNotFittedError):
+    """A Tuner used before ``fit``: both likewise's error (the CLI's one-line message) and scikit-learn's
+    (what ``check_is_fitted`` callers and sklearn tooling expect)."""
+
+
+class Tuner(TransformerMixin, BaseEstimator):
     """Learns a head under which records of the same class are each other's nearest neighbours.
 
-    Parameters are stored as given (sklearn convention) and checked in :meth:`fit`:
+    A scikit-learn transformer: ``get_params``/``set_params``, ``sklearn.base.clone`` and
+    ``sklearn.pipeline.Pipeline`` work (``Pipeline([("tune", Tuner()), ("clf", LogisticRegression())])``;
+    pass a progress callback as ``fit(..., tune__progress=callback)``). Parameters are stored as given and
+    checked in :meth:`fit`:
 
     * ``head`` — a name in ``HEADS``; ``head_options`` its constructor options (None: the ones in
       ``DEFAULT_HEAD_OPTIONS``, else the head's own defaults).
@@ -120,30 +131,13 @@ class Tuner:
         self.min_gain = min_gain
         self.force = force
 
-    # -- sklearn conventions ------------------------------------------------------------------------------
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The constructor parameters (copies of the dicts)."""
-        names = ["head", "loss", "k", "epochs", "lr", "batch_size", "seed", "device", "loss_params",
-                 "head_options", "weight_decay", "m_per_class", "patience", "val_fraction", "validation",
-                 "min_gain", "force"]
-        params = {name: getattr(self, name) for name in names}
-        for name in ("loss_params", "head_options"):
-            if params[name] is not None:
-                params[name] = dict(params[name])
-        return params
+    def __sklearn_tags__(self) -> Any:  # scikit-learn >= 1.6
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True  # fit needs the labels
+        return tags
 
-    def set_params(self, **params: Any) -> Tuner:
-        valid = self.get_params()
-        for name, value in params.items():
-            if name not in valid:
-                raise InputError(f"unknown Tuner parameter {name!r}; valid: {', '.join(valid)}")
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        defaults = Tuner().get_params()
-        changed = {k: v for k, v in self.get_params().items() if v != defaults[k]}
-        return f"Tuner({', '.join(f'{k}={v!r}' for k, v in changed.items())})"
+    def _more_tags(self) -> dict[str, Any]:  # scikit-learn < 1.6
+        return {"requires_y": True}
 
     # -- fitting ------------------------------------------------------------------------------------------
     def _config(self) -> TrainConfig:
@@ -169,8 +163,15 @@ class Tuner:
             min_gain=float(self.min_gain), seed=int(self.seed), device=self.device, force=bool(self.force),
         )
 
-    def fit(self, X: np.ndarray, y: Sequence[Hashable | None], *, progress: Progress = no_progress) -> Tuner:
-        """Train the head on the labeled rows of ``X`` (rows whose label is None/NaN/"" are ignored)."""
+    def fit(
+        self, X: np.ndarray, y: Sequence[Hashable | None] | None = None, *, progress: Progress = no_progress
+    ) -> Tuner:
+        """Train the head on the labeled rows of ``X`` (rows whose label is None/NaN/"" are ignored).
+
+        ``progress(done, total, what)`` is called as training goes (a fit parameter, not a constructor one).
+        """
+        if y is None:
+            raise InputError("Tuner.fit needs labels: fit(X, y) with one label (or None) per row of X")
         config = self._config()
         X = _check_vectors(X, "X")
         labels = list(y)
@@ -192,8 +193,12 @@ class Tuner:
         return self
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "head_"):
-            raise NotFittedError("this Tuner is not fitted yet; call fit(X, y) or Tuner.load(folder) first")
+        try:
+            check_is_fitted(self, "head_")
+        except SklearnNotFittedError as exc:
+            raise TunerNotFittedError(
+                "this Tuner is not fitted yet; call fit(X, y) or Tuner.load(folder) first"
+            ) from exc
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         """The tuned vectors of ``X``: float32, L2-normalised, one row per row of ``X``."""
@@ -207,9 +212,9 @@ class Tuner:
         return self.head_.transform(X)
 
     def fit_transform(
-        self, X: np.ndarray, y: Sequence[Hashable | None], *, progress: Progress = no_progress
+        self, X: np.ndarray, y: Sequence[Hashable | None] | None = None, *, progress: Progress = no_progress
     ) -> np.ndarray:
-        """``fit(X, y)`` then ``transform(X)``."""
+        """``fit(X, y)`` then ``transform(X)`` (what a Pipeline calls on a step that is not the last)."""
         return self.fit(X, y, progress=progress).transform(X)
 
     # -- persistence --------------------------------------------------------------------------------------
@@ -226,7 +231,7 @@ class Tuner:
             state = {
                 "format": TUNER_FORMAT,
                 "version": TUNER_FORMAT_VERSION,
-                "params": self.get_params(),
+                "params": _json_params(self.get_params(deep=False)),
                 "classes": [_json_label(c) for c in self.classes_],
                 "n_features_in": self.n_features_in_,
                 "history": self.history_,
@@ -326,6 +331,12 @@ def _check_vectors(X: np.ndarray, what: str) -> np.ndarray:
     from likewise.neighbors import check_vectors
 
     return check_vectors(X, what)
+
+
+def _json_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The constructor parameters as ``tuner.json`` stores them (the dicts copied, so later edits of the
+    caller's dict cannot change what was saved)."""
+    return {name: dict(value) if isinstance(value, dict) else value for name, value in params.items()}
 
 
 def _json_label(label: object) -> object:
