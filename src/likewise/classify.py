@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from likewise.errors import InputError
+from likewise.evaluation import LOGREG_MAX_ITER, fit_classifier
 from likewise.progress import Progress, no_progress
 
 DEFAULT_THRESHOLDS: tuple[float, ...] = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
@@ -156,19 +157,6 @@ class ClassifierScore:
         return asdict(self)
 
 
-def fit_classifier(X: np.ndarray, y: np.ndarray, *, C: float = DEFAULT_C):
-    """A scikit-learn ``LogisticRegression(C=C, max_iter=2000)`` fitted on ``X``, ``y`` (the evaluation's)."""
-    from sklearn.linear_model import LogisticRegression
-    from threadpoolctl import threadpool_limits
-
-    if C <= 0:
-        raise InputError(f"the classifier's C (inverse regularisation) must be positive, got {C}")
-    # lbfgs runs many small BLAS calls: one thread is much faster than two spinning on a shared machine
-    # (6,000 x 384, 3 classes: 0.2 s vs 4.6-12.8 s with 2 OpenBLAS threads on a loaded 2-core machine)
-    with threadpool_limits(limits=1, user_api="blas"):
-        return LogisticRegression(C=C, max_iter=2000).fit(X, y)
-
-
 def confidence_table(confidence: np.ndarray, correct: np.ndarray,
                      thresholds: Sequence[float] = DEFAULT_THRESHOLDS) -> list[dict[str, Any]]:
     """For each threshold ``t``: the share and number of predictions with confidence > ``t`` (the rule
@@ -289,7 +277,7 @@ def classify_records(
     else:
         predicted_labels, confidences = np.array([], dtype=object), np.array([], dtype=float)
     progress(len(kinds) + 1, len(kinds) + 1, "scoring the classifier on held-out records")
-    config = {"classifier": f"sklearn LogisticRegression(C={C}, max_iter=2000)", "C": C,
+    config = {"classifier": f"sklearn LogisticRegression(C={C}, max_iter={LOGREG_MAX_ITER})", "C": C,
               "thresholds": list(thresholds), "predict_with": predict_with, "split": heldout.describe(),
               "predictions_fitted_on": f"all {len(y)} labeled records"}
     return Classification(scores, predict_with, unlabeled, predicted_labels, confidences, config,
@@ -351,7 +339,7 @@ def export_weak_labels(weak: WeakLabels, path: str | Path, *, fmt: str | None = 
     like "0.6220"), read back with ``load_records(path)``. ``min_confidence`` drops predictions at or below
     it; ``include_labeled=False`` writes the predictions only. The file is written atomically.
     """
-    from likewise.workspace import atomic_write, atomic_write_text
+    from likewise.atomic import atomic_write, atomic_write_text
 
     path = Path(path)
     fmt = fmt or {"csv": "csv", "jsonl": "jsonl", "json": "refinery"}.get(path.suffix.lstrip(".").lower())
@@ -441,7 +429,7 @@ def classify_workspace(
 ) -> ClassifyResult:
     """:func:`classify_records` on a workspace (raw vectors, and tuned ones when ``likewise tune`` ran);
     the scores are saved as ``classifier.json`` in the workspace and the weak labels exported when asked."""
-    from likewise.workspace import atomic_write_text
+    from likewise.atomic import atomic_write_text
 
     data = ws.load_records()
     raw = ws.load_vectors("raw")

@@ -25,6 +25,7 @@ from likewise.progress import Progress, no_progress
 
 DEFAULT_BUDGETS: tuple[int | str, ...] = (25, 50, 100, 250, "all")
 MIN_PER_CLASS = 2
+LOGREG_MAX_ITER = 2000
 
 
 # -- splits and budgets ---------------------------------------------------------------------------------------
@@ -189,12 +190,27 @@ class EvaluationResult:
         return {"config": self.config, "summary": self.summary(), "rows": [asdict(r) for r in self.rows]}
 
 
-def logistic_accuracy(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_test: np.ndarray) -> float:
-    """Accuracy on the test records of a scikit-learn logistic regression fitted on the training records."""
+def fit_classifier(X: np.ndarray, y: np.ndarray, *, C: float = 1.0):
+    """The one logistic regression likewise fits to compare vectors: scikit-learn's
+    ``LogisticRegression(C=C, max_iter=LOGREG_MAX_ITER)`` on ``X``, ``y``, BLAS held to one thread.
+
+    ``C=1`` (scikit-learn's default) is the evaluation's accuracy probe (``logreg_accuracy``);
+    :mod:`likewise.classify` passes its own ``C`` (10 by default, for calibrated confidences).
+    """
     from sklearn.linear_model import LogisticRegression
 
-    model = LogisticRegression(max_iter=2000)
-    model.fit(X_train, y_train)
+    from likewise.neighbors import single_threaded
+
+    if C <= 0:
+        raise InputError(f"the classifier's C (inverse regularisation) must be positive, got {C}")
+    # lbfgs runs many small BLAS calls: one thread is much faster than two spinning on a shared machine
+    with single_threaded():
+        return LogisticRegression(C=C, max_iter=LOGREG_MAX_ITER).fit(X, y)
+
+
+def logistic_accuracy(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_test: np.ndarray) -> float:
+    """Accuracy on the test records of :func:`fit_classifier` (``C=1``) fitted on the training records."""
+    model = fit_classifier(X_train, y_train)
     return float((model.predict(X_test) == y_test).mean())
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from likewise.errors import InputError, MissingExtraError
+from likewise.neighbors import single_threaded
 from likewise.progress import Progress, no_progress
 
 DEFAULT_MAX_POINTS = 20_000
@@ -90,9 +91,7 @@ def _head2d(X: np.ndarray, target: np.ndarray, seed: int) -> np.ndarray:
     sampler = ClassBalancedSampler(target[rows], batch_size=256, seed=seed)
     epochs = int(np.clip(HEAD2D_STEPS // len(sampler), 1, 200))  # about HEAD2D_STEPS steps whatever the size
     ones = torch.ones(256, 1)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny matrices: extra threads only spin (7x slower with 2 on a busy 2-core machine)
-    try:
+    with single_threaded():  # tiny matrices: extra threads only spin
         for _ in range(epochs):
             for batch in sampler:
                 optimizer.zero_grad()
@@ -102,8 +101,6 @@ def _head2d(X: np.ndarray, target: np.ndarray, seed: int) -> np.ndarray:
                 optimizer.step()
         with torch.no_grad():
             return layer(torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))).numpy()
-    finally:
-        torch.set_num_threads(threads)
 
 
 @dataclass(frozen=True)
@@ -342,15 +339,11 @@ def make_maps(
         jobs += [("tuned", heldout.tuned, p) for p in projections]
     if supervised is not None:
         jobs.append(("tuned" if tuned else "raw", heldout.tuned if tuned else raw, supervised))
-    from threadpoolctl import threadpool_limits
-
     panels = []
     for i, (kind, vectors, name) in enumerate(jobs):
         progress(i, len(jobs), "drawing maps")
         start = time.perf_counter()
-        # one BLAS thread: PCA and the scores of 10,000 points take 0.2 s, vs 0.3-1.3 s with 2 threads on a
-        # shared 2-core machine (the threads spin against each other and other processes)
-        with threadpool_limits(limits=1, user_api="blas"):
+        with single_threaded():  # PCA and the scores of 10,000 points: 0.2 s, vs up to 1.3 s with 2 threads
             coords = np.asarray(PROJECTIONS[name].fit(vectors, target, seed), dtype=np.float32)
             seconds = time.perf_counter() - start
             scores = (separation_scores(coords[test_rows], test_labels, seed=seed) if len(test_rows)
@@ -465,7 +458,7 @@ def map_workspace(
 
     from likewise.classify import workspace_tuner_options
     from likewise.report.mapview import map_page
-    from likewise.workspace import atomic_write, atomic_write_text
+    from likewise.atomic import atomic_write, atomic_write_text
 
     data = ws.load_records()
     raw = ws.load_vectors("raw")

@@ -35,8 +35,6 @@ import copy
 import math
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +42,7 @@ import numpy as np
 import torch
 
 from likewise.errors import InputError
+from likewise.neighbors import single_threaded
 from likewise.progress import Progress, no_progress
 from likewise.tuning.heads import Head, IdentityHead, make_head
 from likewise.tuning.losses import make_loss
@@ -184,27 +183,6 @@ def holdout_positions(y: np.ndarray, fraction: float, seed: int) -> tuple[np.nda
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
 
 
-@contextmanager
-def _single_threaded(device: torch.device) -> Iterator[None]:
-    """Run training and validation on one CPU thread (torch and BLAS), then restore the caller's settings.
-
-    The matrices are small (a batch of 128 x a few hundred dims; validation sets of tens to thousands of
-    records): several threads cost more in synchronisation than they save, and on a busy machine they spin
-    against other processes. Measured on a loaded 2-core machine: a training step 2.7x and a validation
-    top-k 35x slower with 2 threads than with 1.
-    """
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    if device.type == "cpu":
-        torch.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1):
-            yield
-    finally:
-        torch.set_num_threads(before)
-
-
 class _Run:
     """One head trained on one set of records, epoch by epoch."""
 
@@ -325,7 +303,7 @@ def train_head(X: np.ndarray, y: np.ndarray, config: TrainConfig, *, progress: P
             f"the smallest class has {np.bincount(y).min()}: use validation='cv' or 'auto'"
         )
     fit = _fit_holdout if strategy == "holdout" else _fit_cv
-    with _single_threaded(device):
+    with single_threaded():  # small matrices: one thread is fastest (see neighbors.single_threaded)
         head, history, best_epoch, validation = fit(X, y, config, device, progress)
     head = head.cpu().eval()
     gain = validation["trained_top_k"] - validation["identity_top_k"]
