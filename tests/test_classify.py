@@ -12,11 +12,10 @@ from likewise.classify import (
     classify_workspace,
     confidence_table,
     export_weak_labels,
-    make_heldout,
     score_classifier,
 )
 from likewise.errors import InputError
-from likewise.evaluation import holdout_split, labeled_arrays, sample_budget
+from likewise.evaluation import holdout_split
 from likewise.records import Dataset, load_records
 
 FAST_TUNER = {"epochs": 3, "k": 5, "patience": 2}
@@ -74,34 +73,6 @@ def test_confidence_table_edges():
     assert rows[1]["precision"] == 0.0 and rows[2]["precision"] is None
     with pytest.raises(InputError, match="between 0 and 1"):
         confidence_table(np.array([0.5]), np.array([True]), [1.5])
-
-
-# -- the held-out protocol -------------------------------------------------------------------------------------------
-def test_heldout_uses_the_evaluation_split_and_a_head_that_never_saw_test_records():
-    from likewise.tuning import Tuner
-
-    X, y = _blobs(per_class=25)
-    X_all, labels, _ = _with_unlabeled(X, y)
-    heldout = make_heldout(X_all, labels, seed=3, budget=15, tuner_options=FAST_TUNER)
-    positions, y_l = labeled_arrays(labels)
-    pool, test = holdout_split(y_l, seed=3)
-    assert heldout.test.tolist() == test.tolist()
-    assert heldout.train.tolist() == sample_budget(y_l, pool, 15, seed=3).tolist()
-    assert not set(heldout.train_records) & set(heldout.test_records)
-    assert heldout.tuned_on == 15
-    # the tuned vectors are exactly those of a head fitted on the training records alone (same seed)
-    alone = Tuner(**FAST_TUNER, seed=3).fit(X_all[heldout.train_records], y_l[heldout.train]).transform(X_all)
-    np.testing.assert_allclose(heldout.tuned, alone, atol=1e-6)
-
-
-def test_heldout_within_a_sample_keeps_each_records_side_of_the_split():
-    X, y = _blobs(per_class=40)
-    full = make_heldout(X, list(y), seed=0, tune=False)
-    within = np.arange(0, len(y), 2)
-    part = make_heldout(X, list(y), seed=0, tune=False, within=within)
-    assert set(within[part.test_records]) == set(full.test_records) & set(within)
-    assert set(within[part.train_records]) == set(full.train_records) & set(within)
-    assert part.y.tolist() == y[within].tolist()
 
 
 # -- classify and predict ----------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from likewise import maps
-from likewise.classify import make_heldout
+from likewise.evaluation import make_heldout
 from likewise.errors import InputError, MissingExtraError
 from likewise.maps import (
     PROJECTIONS,

@@ -13,7 +13,7 @@ Protocol (the split is the one ``likewise evaluate`` uses, :func:`likewise.evalu
 3. **No leak through the head.** The workspace's tuned vectors come from a head trained on *every* label,
    test records included, so scoring them on the test records would flatter them. For the held-out score
    the tuned vectors are recomputed by a head trained on the training records only (``Tuner`` with the
-   workspace head's configuration; see :func:`make_heldout`). For an encoder fine-tune the held-out "tuned"
+   workspace head's configuration; see :func:`likewise.evaluation.make_heldout`). For an encoder fine-tune the held-out "tuned"
    score is that of such a head on the raw vectors, a stand-in for the encoder.
 4. Weak labels: a classifier fitted on *all* labeled records predicts a label and a confidence (its top
    probability) for every unlabeled record. It uses the vectors that scored better on held-out records
@@ -25,14 +25,14 @@ import json
 import math
 import time
 from collections.abc import Hashable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from likewise.errors import InputError
-from likewise.evaluation import LOGREG_MAX_ITER, fit_classifier
+from likewise.evaluation import LOGREG_MAX_ITER, HeldOut, fit_classifier, make_heldout
 from likewise.progress import Progress, no_progress
 
 DEFAULT_THRESHOLDS: tuple[float, ...] = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
@@ -41,98 +41,6 @@ WEAK_FORMATS = ("csv", "jsonl", "refinery")
 JSON export (``<attribute>__<task>__MANUAL`` / ``__WEAK_SUPERVISION`` / ``__WEAK_SUPERVISION__confidence``)."""
 PREDICT_WITH = ("auto", "raw", "tuned")
 DEFAULT_C = 10.0
-
-
-# -- the held-out protocol ------------------------------------------------------------------------------------
-@dataclass
-class HeldOut:
-    """The evaluation's split of the labeled records, and tuned vectors from a head that never saw the test ones.
-
-    ``positions``: record positions of the labeled records; ``y``: their labels. ``train`` and ``test`` index
-    into ``positions``/``y``. ``tuned``: vectors for *every* record from a head trained on ``y[train]`` only
-    (None when no tuning was asked for).
-    """
-
-    positions: np.ndarray
-    y: np.ndarray
-    train: np.ndarray
-    test: np.ndarray
-    seed: int
-    test_size: float
-    budget: int | str
-    tuned: np.ndarray | None = None
-    tuner_config: dict[str, Any] = field(default_factory=dict)
-    tune_seconds: float = 0.0
-    tuned_on: int = 0  # labeled records the held-out head was trained on (== len(train))
-
-    @property
-    def train_records(self) -> np.ndarray:
-        """Record positions of the training records."""
-        return self.positions[self.train]
-
-    @property
-    def test_records(self) -> np.ndarray:
-        """Record positions of the held-out records."""
-        return self.positions[self.test]
-
-    def describe(self) -> dict[str, Any]:
-        return {"seed": self.seed, "test_size": self.test_size, "budget": str(self.budget),
-                "train_records": int(len(self.train)), "test_records": int(len(self.test)),
-                "tuned_by": "a head trained on the training records only" if self.tuned is not None else None,
-                "tuner_config": self.tuner_config, "tune_seconds": round(self.tune_seconds, 3),
-                "tuned_on_records": self.tuned_on}
-
-
-def make_heldout(
-    raw: np.ndarray,
-    labels: Sequence[Hashable | None],
-    *,
-    seed: int = 0,
-    test_size: float = 0.4,
-    budget: int | str = "all",
-    tune: bool = True,
-    tuner_options: dict[str, Any] | None = None,
-    within: np.ndarray | None = None,
-    progress: Progress = no_progress,
-) -> HeldOut:
-    """Split the labeled records as ``likewise evaluate`` does and, with ``tune``, train a head on the
-    training records only (``Tuner(**tuner_options, seed=seed)``) and apply it to every record.
-
-    ``within`` (sorted record positions, e.g. a map's sample of a large dataset): the result describes those
-    records only, in that order (its positions index ``within``, its tuned vectors are theirs); each keeps
-    the side of the split it has in the full evaluation.
-    """
-    from likewise.evaluation import holdout_split, labeled_arrays, sample_budget
-
-    raw = np.asarray(raw, dtype=np.float32)
-    if raw.ndim != 2 or raw.shape[0] != len(labels):
-        raise InputError(f"{raw.shape[0] if raw.ndim else 0} vectors for {len(labels)} records; they must match")
-    positions, y = labeled_arrays(labels)
-    pool, test = holdout_split(y, test_size=test_size, seed=seed)
-    train = sample_budget(y, pool, budget, seed=seed)
-    if within is not None:
-        within = np.asarray(within, dtype=np.int64)
-        index_of = np.full(len(labels), -1, dtype=np.int64)
-        index_of[within] = np.arange(len(within))
-        keep = index_of[positions] >= 0
-        renumber = np.cumsum(keep) - 1
-        train, test = renumber[train[keep[train]]], renumber[test[keep[test]]]
-        positions, y, raw = index_of[positions[keep]], y[keep], raw[within]
-        if len(np.unique(y[train])) < 2 or len(test) < 2:
-            raise InputError(f"the {len(within):,} records kept hold {len(train)} training and {len(test)} held-out "
-                             "labeled records; keep more records (a larger --max-points)")
-    heldout = HeldOut(positions, y, train, test, seed, test_size, budget)
-    if tune:
-        from likewise.tuning import Tuner
-
-        options = {**(tuner_options or {}), "seed": seed}
-        start = time.perf_counter()
-        tuner = Tuner(**options).fit(raw[positions[train]], y[train], progress=progress)
-        heldout.tuned = np.asarray(tuner.transform(raw), dtype=np.float32)
-        heldout.tune_seconds = time.perf_counter() - start
-        heldout.tuned_on = int(len(train))
-        heldout.tuner_config = _plain(tuner.get_params() if hasattr(tuner, "get_params") else options)
-    return heldout
 
 
 # -- scores ---------------------------------------------------------------------------------------------------
@@ -457,8 +365,3 @@ def classify_workspace(
     ws.record_artifact("classifier", {"path": CLASSIFIER_FILE})
     ws.save_manifest()
     return out
-
-
-def _plain(value: Any) -> Any:
-    """JSON-friendly copy (numpy scalars to Python)."""
-    return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))

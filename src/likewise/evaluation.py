@@ -10,9 +10,13 @@ Protocol (the same everywhere: ``likewise evaluate``, ``likewise demo``, ``bench
    (:func:`likewise.metrics.evaluate`) are computed among the test records (every test record is a query and
    a candidate, itself excluded), plus the accuracy of a logistic regression trained on the budget's
    vectors and scored on the test records. Training records are never scored.
+
+:func:`make_heldout` is the same split for one seed and budget, with the tuned vectors of a head trained on
+the training records only (:class:`HeldOut`): what the classifier, the 2D maps and the report score on.
 """
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -102,6 +106,96 @@ def sample_budget(y: np.ndarray, pool: np.ndarray, budget: int | str, *, seed: i
         take[i] += 1
     chosen = [rng.choice(pool[y[pool] == c], size=t, replace=False) for c, t in zip(classes, take)]
     return np.sort(np.concatenate(chosen))
+
+
+# -- the held-out protocol ------------------------------------------------------------------------------------
+@dataclass
+class HeldOut:
+    """The evaluation's split of the labeled records, and tuned vectors from a head that never saw the test ones.
+
+    ``positions``: record positions of the labeled records; ``y``: their labels. ``train`` and ``test`` index
+    into ``positions``/``y``. ``tuned``: vectors for *every* record from a head trained on ``y[train]`` only
+    (None when no tuning was asked for).
+    """
+
+    positions: np.ndarray
+    y: np.ndarray
+    train: np.ndarray
+    test: np.ndarray
+    seed: int
+    test_size: float
+    budget: int | str
+    tuned: np.ndarray | None = None
+    tuner_config: dict[str, Any] = field(default_factory=dict)
+    tune_seconds: float = 0.0
+    tuned_on: int = 0  # labeled records the held-out head was trained on (== len(train))
+
+    @property
+    def train_records(self) -> np.ndarray:
+        """Record positions of the training records."""
+        return self.positions[self.train]
+
+    @property
+    def test_records(self) -> np.ndarray:
+        """Record positions of the held-out records."""
+        return self.positions[self.test]
+
+    def describe(self) -> dict[str, Any]:
+        return {"seed": self.seed, "test_size": self.test_size, "budget": str(self.budget),
+                "train_records": int(len(self.train)), "test_records": int(len(self.test)),
+                "tuned_by": "a head trained on the training records only" if self.tuned is not None else None,
+                "tuner_config": self.tuner_config, "tune_seconds": round(self.tune_seconds, 3),
+                "tuned_on_records": self.tuned_on}
+
+
+def make_heldout(
+    raw: np.ndarray,
+    labels: Sequence[Hashable | None],
+    *,
+    seed: int = 0,
+    test_size: float = 0.4,
+    budget: int | str = "all",
+    tune: bool = True,
+    tuner_options: dict[str, Any] | None = None,
+    within: np.ndarray | None = None,
+    progress: Progress = no_progress,
+) -> HeldOut:
+    """Split the labeled records as ``likewise evaluate`` does and, with ``tune``, train a head on the
+    training records only (``Tuner(**tuner_options, seed=seed)``) and apply it to every record.
+
+    ``within`` (sorted record positions, e.g. a map's sample of a large dataset): the result describes those
+    records only, in that order (its positions index ``within``, its tuned vectors are theirs); each keeps
+    the side of the split it has in the full evaluation.
+    """
+    raw = np.asarray(raw, dtype=np.float32)
+    if raw.ndim != 2 or raw.shape[0] != len(labels):
+        raise InputError(f"{raw.shape[0] if raw.ndim else 0} vectors for {len(labels)} records; they must match")
+    positions, y = labeled_arrays(labels)
+    pool, test = holdout_split(y, test_size=test_size, seed=seed)
+    train = sample_budget(y, pool, budget, seed=seed)
+    if within is not None:
+        within = np.asarray(within, dtype=np.int64)
+        index_of = np.full(len(labels), -1, dtype=np.int64)
+        index_of[within] = np.arange(len(within))
+        keep = index_of[positions] >= 0
+        renumber = np.cumsum(keep) - 1
+        train, test = renumber[train[keep[train]]], renumber[test[keep[test]]]
+        positions, y, raw = index_of[positions[keep]], y[keep], raw[within]
+        if len(np.unique(y[train])) < 2 or len(test) < 2:
+            raise InputError(f"the {len(within):,} records kept hold {len(train)} training and {len(test)} held-out "
+                             "labeled records; keep more records (a larger --max-points)")
+    heldout = HeldOut(positions, y, train, test, seed, test_size, budget)
+    if tune:
+        from likewise.tuning import Tuner
+
+        options = {**(tuner_options or {}), "seed": seed}
+        start = time.perf_counter()
+        tuner = Tuner(**options).fit(raw[positions[train]], y[train], progress=progress)
+        heldout.tuned = np.asarray(tuner.transform(raw), dtype=np.float32)
+        heldout.tune_seconds = time.perf_counter() - start
+        heldout.tuned_on = int(len(train))
+        heldout.tuner_config = _plain(tuner.get_params())
+    return heldout
 
 
 # -- methods ----------------------------------------------------------------------------------------------------
@@ -269,3 +363,8 @@ def evaluate_methods(
                 done += 1
                 progress(done, total, f"evaluating {name}, budget {budget}, seed {seed}")
     return result
+
+
+def _plain(value: Any) -> Any:
+    """JSON-friendly copy (numpy scalars to Python)."""
+    return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))

@@ -5,7 +5,7 @@ Each map is one projection of one kind of vectors (see :data:`PROJECTIONS`):
 * ``pca`` and ``umap`` (cosine; extra ``likewise[umap]``) are unsupervised and fitted on every point shown.
 * ``umap_supervised`` (UMAP with the training records' labels as target, the other points marked unlabeled)
   and ``head2d`` (a 2-D linear map trained with likewise's ``supcon`` loss) are supervised: they see the
-  labels of the **training records only** (the evaluation's split, :func:`likewise.classify.make_heldout`).
+  labels of the **training records only** (the evaluation's split, :func:`likewise.evaluation.make_heldout`).
 
 Scores are computed on the **held-out** labeled records shown, never on records whose labels a projection
 or head saw: ``knn_accuracy`` (each held-out point's class against a vote of its 10 nearest held-out points
@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from likewise.errors import InputError, MissingExtraError
+from likewise.evaluation import HeldOut, labeled_arrays, make_heldout
 from likewise.neighbors import single_threaded
 from likewise.progress import Progress, no_progress
 
@@ -271,7 +272,7 @@ def make_maps(
     tuned: bool = True,
     projections: Sequence[str] = ("pca",),
     supervised: str | None = "head2d",
-    heldout=None,
+    heldout: HeldOut | None = None,
     tuner_options: dict[str, Any] | None = None,
     max_points: int = DEFAULT_MAX_POINTS,
     seed: int = 0,
@@ -283,13 +284,10 @@ def make_maps(
     ``supervised`` map of the tuned vectors (raw without ``tuned``), each scored on held-out records.
 
     More records than ``max_points``: a random sample is shown (:func:`sample_points`) and the held-out split
-    is built on it (:func:`likewise.classify.make_heldout` with ``within``), unless ``heldout`` (for the
+    is built on it (:func:`likewise.evaluation.make_heldout` with ``within``), unless ``heldout`` (for the
     records given, which must then be at most ``max_points``) is passed. With
     fewer than 2 labeled classes there is nothing to colour or score: the raw maps are drawn, with a note.
     """
-    from likewise.classify import make_heldout
-    from likewise.evaluation import labeled_arrays
-
     raw = np.asarray(raw, dtype=np.float32)
     n = raw.shape[0] if raw.ndim == 2 else 0
     if n != len(labels):

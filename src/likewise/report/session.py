@@ -61,7 +61,7 @@ def session_example(ids, texts, labels, raw: np.ndarray, heldout, *, k: int = 10
                     seed: int = 0) -> SessionExample:
     """``k`` nearest of one query among all records, by raw and by held-out tuned vectors.
 
-    ``heldout``: a :class:`likewise.classify.HeldOut` with tuned vectors. The query is ``query_id`` or a
+    ``heldout``: a :class:`likewise.evaluation.HeldOut` with tuned vectors. The query is ``query_id`` or a
     held-out record drawn by ``seed``. Also reports, over every held-out record as a query among the held-out
     records, the mean share of its ``k`` nearest that share its class (``top_k`` of :mod:`likewise.metrics`).
     """
