@@ -8,17 +8,17 @@ import numpy as np
 import pytest
 
 from likewise import maps
-from likewise.evaluation import make_heldout
 from likewise.errors import InputError, MissingExtraError
+from likewise.evaluation import make_heldout
 from likewise.maps import (
     PROJECTIONS,
     Projection,
     chance_knn,
     make_maps,
-    maps_png,
     sample_points,
     separation_scores,
 )
+from likewise.report.figures import maps_png
 
 FAST_TUNER = {"epochs": 3, "k": 5, "patience": 2}
 
@@ -170,6 +170,24 @@ def test_umap_maps_separate_blobs():
 
 
 # -- drawing --------------------------------------------------------------------------------------------------------
+def test_the_maps_module_never_imports_the_report_or_plotting():
+    """Drawing lives in likewise.report; likewise.maps computes on arrays only."""
+    import subprocess
+
+    code = ("import sys, likewise.maps\n"
+            "loaded = [m for m in sys.modules if m.startswith(('likewise.report', 'matplotlib'))]\n"
+            "assert not loaded, loaded\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("first", ["likewise.maps", "likewise.report.mapview", "likewise.report.figures"])
+def test_maps_and_the_map_view_import_in_any_order(first):
+    import subprocess
+
+    code = f"import {first}\nimport likewise.maps, likewise.report.figures, likewise.report.mapview\n"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_png_and_page_are_drawn_and_self_contained():
     from PIL import Image
 

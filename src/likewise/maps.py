@@ -362,75 +362,14 @@ def make_maps(
     )
 
 
-# -- drawing ------------------------------------------------------------------------------------------------------
-GREY = "#b8b8b8"
-_PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
-            "#393b79", "#ad494a", "#637939", "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1", "#843c39"]
+# -- drawing: in likewise.report.figures --------------------------------------------------------------------------
+def maps_png(result: MapResult, **options: Any) -> bytes:
+    """:func:`likewise.report.figures.maps_png`, where drawing lives; this forwarder stays only while
+    :func:`map_workspace` and ``likewise.report.content`` still call it from here (imported on call, so
+    importing this module never imports the report)."""
+    from likewise.report.figures import maps_png as draw
 
-
-def class_colors(classes: Sequence[str]) -> dict[str, str]:
-    """A distinct colour per class (18 hand-picked, then evenly spaced hues); grey is kept for unlabeled."""
-    import colorsys
-
-    out = {}
-    for i, c in enumerate(classes):
-        if i < len(_PALETTE):
-            out[c] = _PALETTE[i]
-        else:
-            r, g, b = colorsys.hls_to_rgb((i * 0.618034) % 1.0, 0.45, 0.65)
-            out[c] = f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
-    return out
-
-
-def panel_caption(panel: MapPanel) -> str:
-    if panel.knn_accuracy is None:
-        return "no held-out labels to score"
-    sil = "" if panel.silhouette is None else f" · silhouette {panel.silhouette:.2f}"
-    return f"kNN acc {100 * panel.knn_accuracy:.1f}%{sil}"
-
-
-def maps_png(result: MapResult, *, dpi: int = 100, columns: int = 3) -> bytes:
-    """The maps side by side as a PNG (matplotlib, Agg): classes coloured, unlabeled points grey."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-
-    panels = result.panels
-    cols = min(columns, len(panels))
-    rows = -(-len(panels) // cols)
-    fig = Figure(figsize=(4.6 * cols, 4.4 * rows + 0.6), dpi=dpi, layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False)
-    colors = class_colors(result.classes)
-    labels = np.array([lab if lab is not None else "" for lab in result.labels], dtype=object)
-    size = float(np.clip(3000 / max(len(labels), 1), 1.0, 12.0))
-    for ax, panel in zip(axes.ravel(), panels):
-        xy = panel.coords
-        grey = labels == ""
-        ax.scatter(xy[grey, 0], xy[grey, 1], s=size, c=GREY, alpha=0.5, linewidths=0, rasterized=True)
-        for c in result.classes:
-            mask = labels == c
-            ax.scatter(xy[mask, 0], xy[mask, 1], s=size, c=colors[c], alpha=0.8, linewidths=0, label=c,
-                       rasterized=True)
-        ax.set_title(f"{panel.title}\n{panel_caption(panel)}", fontsize=10)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    for ax in axes.ravel()[len(panels):]:
-        ax.set_visible(False)
-    handles, names = axes.ravel()[0].get_legend_handles_labels()
-    if (labels == "").any():
-        from matplotlib.lines import Line2D
-
-        handles.append(Line2D([], [], marker="o", linestyle="", color=GREY))
-        names.append("unlabeled")
-    if handles:
-        fig.legend(handles, names, loc="outside lower center", ncols=min(len(names), 8), markerscale=max(1, 6 / size),
-                   frameon=False, fontsize=9)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()
+    return draw(result, **options)
 
 
 # -- on a workspace -------------------------------------------------------------------------------------------------

@@ -1,20 +1,28 @@
-"""The report's charts as PNG bytes (matplotlib, Agg backend; never a window, never pyplot's global state)."""
+"""The report's charts as PNG bytes (matplotlib, Agg backend; never a window, never pyplot's global state),
+and the drawing conventions the interactive map view shares with them (class colours, panel captions).
+
+Drawing lives here, not in :mod:`likewise.maps` (which computes projections and scores on arrays), so the
+maps module never imports plotting or the report.
+"""
 from __future__ import annotations
 
 import io
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from likewise.classify import ClassifierScore
+from likewise.maps import MapPanel, MapResult
 
 
-def _figure(width: float, height: float):
+def _figure(width: float, height: float, *, dpi: int = 100):
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+    return Figure(figsize=(width, height), dpi=dpi, layout="constrained")
 
 
 def _png(fig) -> bytes:
@@ -68,4 +76,66 @@ def confidence_png(scores: Sequence[ClassifierScore]) -> bytes:
     ax.set_ylim(0, 102)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    return _png(fig)
+
+
+# -- 2D maps ---------------------------------------------------------------------------------------------------
+GREY = "#b8b8b8"
+_PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
+            "#393b79", "#ad494a", "#637939", "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1", "#843c39"]
+
+
+def class_colors(classes: Sequence[str]) -> dict[str, str]:
+    """A distinct colour per class (18 hand-picked, then evenly spaced hues); grey is kept for unlabeled."""
+    import colorsys
+
+    out = {}
+    for i, c in enumerate(classes):
+        if i < len(_PALETTE):
+            out[c] = _PALETTE[i]
+        else:
+            r, g, b = colorsys.hls_to_rgb((i * 0.618034) % 1.0, 0.45, 0.65)
+            out[c] = f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
+    return out
+
+
+def panel_caption(panel: MapPanel) -> str:
+    if panel.knn_accuracy is None:
+        return "no held-out labels to score"
+    sil = "" if panel.silhouette is None else f" · silhouette {panel.silhouette:.2f}"
+    return f"kNN acc {100 * panel.knn_accuracy:.1f}%{sil}"
+
+
+def maps_png(result: MapResult, *, dpi: int = 100, columns: int = 3) -> bytes:
+    """The maps side by side as a PNG (matplotlib, Agg): classes coloured, unlabeled points grey."""
+    panels = result.panels
+    cols = min(columns, len(panels))
+    rows = -(-len(panels) // cols)
+    fig = _figure(4.6 * cols, 4.4 * rows + 0.6, dpi=dpi)
+    axes = fig.subplots(rows, cols, squeeze=False)
+    colors = class_colors(result.classes)
+    labels = np.array([lab if lab is not None else "" for lab in result.labels], dtype=object)
+    size = float(np.clip(3000 / max(len(labels), 1), 1.0, 12.0))
+    for ax, panel in zip(axes.ravel(), panels):
+        xy = panel.coords
+        grey = labels == ""
+        ax.scatter(xy[grey, 0], xy[grey, 1], s=size, c=GREY, alpha=0.5, linewidths=0, rasterized=True)
+        for c in result.classes:
+            mask = labels == c
+            ax.scatter(xy[mask, 0], xy[mask, 1], s=size, c=colors[c], alpha=0.8, linewidths=0, label=c,
+                       rasterized=True)
+        ax.set_title(f"{panel.title}\n{panel_caption(panel)}", fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes.ravel()[len(panels):]:
+        ax.set_visible(False)
+    handles, names = axes.ravel()[0].get_legend_handles_labels()
+    if (labels == "").any():
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], marker="o", linestyle="", color=GREY))
+        names.append("unlabeled")
+    if handles:
+        fig.legend(handles, names, loc="outside lower center", ncols=min(len(names), 8), markerscale=max(1, 6 / size),
+                   frameon=False, fontsize=9)
     return _png(fig)

@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from likewise.maps import GREY, MapResult, class_colors, panel_caption
+from likewise.maps import MapResult
+from likewise.report.figures import GREY, class_colors, panel_caption
 
 HOVER_TEXT_CHARS = 300
 
