@@ -1,14 +1,21 @@
-"""Embedding cache keyed by encoder identity and a hash of the normalised text.
+"""Embedding cache keyed by encoder identity and a hash of the normalised text, shared by all workspaces.
+
+Where: ``--cache DIR``, else ``$LIKEWISE_CACHE``, else the platform's user cache folder (for example
+``~/.cache/likewise/embeddings``), so a second workspace on the same texts encodes nothing.
 
 Layout: ``<folder>/<encoder key>/identity.txt`` and shards ``shard-<uuid>.safetensors``, each holding
-``keys`` (n, 16) uint8 — the xxh3-128 of the normalised text — and ``vectors`` (n, dim) float32. A shard is
-written to a temporary file and renamed, so an interrupted run leaves only complete shards; a shard that
-cannot be read is ignored (and counted), never trusted. Another encoder identity is another folder, so a
-different model never gets stale vectors. Many small shards are merged by :meth:`EmbeddingCache.compact`.
+``keys`` (n, 16) uint8 — the xxh3-128 of the normalised text — and ``vectors`` (n, dim) float32, with the
+sha256 of both in the shard's metadata. A shard is written to a temporary file and renamed, so an
+interrupted run leaves only complete shards; a shard that cannot be read or whose checksum does not match
+is ignored (and counted) and its texts encoded again, never trusted. Another encoder identity is another
+folder, so a different model never gets stale vectors. Many small shards are merged by
+:meth:`EmbeddingCache.compact`, which deletes only the shards it merged (other processes may be adding
+shards to the same folder at the same time).
 """
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import unicodedata
 import uuid
@@ -17,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import xxhash
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.numpy import load_file, save_file
 
 from likewise.atomic import atomic_write, atomic_write_bytes
@@ -25,6 +32,22 @@ from likewise.atomic import atomic_write, atomic_write_bytes
 _SPACES = re.compile(r"\s+")
 KEY_BYTES = 16
 COMPACT_AFTER = 32
+CACHE_ENV = "LIKEWISE_CACHE"
+
+
+def default_cache_dir() -> Path:
+    """``$LIKEWISE_CACHE``, else the user cache folder of this platform (``.../likewise/embeddings``)."""
+    folder = os.environ.get(CACHE_ENV)
+    if folder:
+        return Path(folder)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("likewise", appauthor=False)) / "embeddings"
+
+
+def shard_checksum(keys: np.ndarray, vectors: np.ndarray) -> str:
+    """sha256 over a shard's keys and vectors (stored in the shard, checked on every read)."""
+    return hashlib.sha256(np.ascontiguousarray(keys).tobytes() + np.ascontiguousarray(vectors).tobytes()).hexdigest()
 
 
 def normalize_text(text: str) -> str:
@@ -52,6 +75,7 @@ class _Table:
     size: int = 0
     shards: int = 0
     ignored_shards: int = 0
+    files: set[str] = field(default_factory=set)  # shard names this table holds (loaded or written)
     dim: int | None = None
     _stacked: np.ndarray | None = None
     _keys: np.ndarray | None = None
@@ -120,15 +144,22 @@ class EmbeddingCache:
         folder = self._dir(identity)
         for shard in sorted(folder.glob("shard-*.safetensors")) if folder.is_dir() else []:
             try:
+                with safe_open(shard, framework="numpy") as f:
+                    expected = (f.metadata() or {}).get("sha256")
                 data = load_file(shard)
                 keys, vectors = data["keys"], data["vectors"]
                 if keys.shape != (vectors.shape[0], KEY_BYTES) or keys.dtype != np.uint8 or vectors.dtype != np.float32:
                     raise ValueError("unexpected shapes")
+                if expected != shard_checksum(keys, vectors):
+                    raise ValueError("checksum mismatch")
+            except FileNotFoundError:
+                continue  # merged away by another process's compaction meanwhile: its records are in the new shard
             except (SafetensorError, KeyError, ValueError, OSError):
                 table.ignored_shards += 1
                 continue
             table.add(keys, vectors)
             table.shards += 1
+            table.files.add(shard.name)
         self._tables[identity] = table
         return table
 
@@ -158,31 +189,71 @@ class EmbeddingCache:
         ident_file = folder / "identity.txt"
         if not ident_file.exists():
             atomic_write_bytes(ident_file, identity.encode())
-        self._write_shard(folder, keys, vectors, identity)
         table = self._table(identity)
+        written = self._write_shard(folder, keys, vectors, identity)
         table.add(keys, vectors)
         table.shards += 1
+        table.files.add(written.name)
         if table.shards > COMPACT_AFTER:
             self.compact(identity)
 
     def _write_shard(self, folder: Path, keys: np.ndarray, vectors: np.ndarray, identity: str) -> Path:
         target = folder / f"shard-{uuid.uuid4().hex}.safetensors"
-        atomic_write(target, lambda tmp: save_file({"keys": keys, "vectors": vectors}, tmp, metadata={"identity": identity}))
+        metadata = {"identity": identity, "sha256": shard_checksum(keys, vectors)}
+        atomic_write(target, lambda tmp: save_file({"keys": keys, "vectors": vectors}, tmp, metadata=metadata))
         return target
 
     def compact(self, identity: str) -> None:
         """Merge an encoder's shards into one (new shard written first, old ones removed after)."""
         table = self._table(identity)
         folder = self._dir(identity)
-        old = sorted(folder.glob("shard-*.safetensors"))
+        old = sorted(table.files)
         if len(old) <= 1:
             return
         new = self._write_shard(folder, table.keys(), table.vectors(), identity)
-        for path in old:
-            if path != new:
-                path.unlink(missing_ok=True)
+        for name in old:
+            (folder / name).unlink(missing_ok=True)
+        table.files = {new.name}
         table.shards = 1
 
     def ignored_shards(self, identity: str) -> int:
         return self._table(identity).ignored_shards
 
+
+
+@dataclass
+class CacheInfo:
+    """What the cache folder holds, per encoder."""
+
+    folder: str
+    encoders: list[dict]
+    shards: int
+    bytes: int
+
+    def to_dict(self) -> dict:
+        return {"folder": self.folder, "encoders": self.encoders, "shards": self.shards, "bytes": self.bytes}
+
+
+def cache_info(folder: str | Path) -> CacheInfo:
+    """Encoders, shards and bytes in a cache folder (nothing is loaded)."""
+    folder = Path(folder)
+    encoders = []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []:
+        shards = list(sub.glob("shard-*.safetensors"))
+        ident = sub / "identity.txt"
+        encoders.append({"identity": ident.read_text(encoding="utf-8", errors="replace") if ident.exists() else "?",
+                         "shards": len(shards), "bytes": sum(p.stat().st_size for p in shards)})
+    return CacheInfo(str(folder), encoders, sum(e["shards"] for e in encoders), sum(e["bytes"] for e in encoders))
+
+
+def clear_cache(folder: str | Path, *, identity: str | None = None) -> CacheInfo:
+    """Delete the cached vectors (of one encoder identity, or all); returns what was deleted."""
+    import shutil
+
+    folder = Path(folder)
+    before = cache_info(folder)
+    targets = [folder / encoder_key(identity)] if identity else [p for p in folder.iterdir() if p.is_dir()] if folder.is_dir() else []
+    removed = [e for e in before.encoders if identity is None or e["identity"] == identity]
+    for target in targets:
+        shutil.rmtree(target, ignore_errors=True)
+    return CacheInfo(str(folder), removed, sum(e["shards"] for e in removed), sum(e["bytes"] for e in removed))

@@ -30,10 +30,10 @@ def run_demo(
     progress: Progress = no_progress,
 ) -> DemoResult:
     from likewise.datasets import load_dataset
-    from likewise.embedding import embed_into_workspace
+    from likewise.ops.embed import embed_into_workspace
     from likewise.encoders import get_encoder
     from likewise.workspace import Workspace
-    from likewise.workflows import evaluate_workspace
+    from likewise.ops.evaluate import evaluate_workspace
 
     data = load_dataset(dataset)
     ws = Workspace.open(workspace, create=True)

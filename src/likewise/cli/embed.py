@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from likewise.cli.options import device_option, workspace_option
+from likewise.cli.options import cache_option, device_option, workspace_option
 from likewise.cli.output import json_option, note, print_json, progress_bar, quiet_option, stdout, table, wants_json
 
 
@@ -28,6 +28,7 @@ from likewise.cli.output import json_option, note, print_json, progress_bar, qui
               help="Use your own vectors instead of a model: .npy (row order) or .parquet/.jsonl (by id).")
 @click.option("--vector-column", default="vector", show_default=True, help="Vector column in a .parquet/.jsonl vector file.")
 @device_option
+@cache_option
 @workspace_option
 @json_option
 @quiet_option
@@ -49,7 +50,7 @@ def embed_command(data: str, text_columns: tuple[str, ...], label_column: str | 
       likewise embed items.parquet --label-column label --vectors api_vectors.parquet
     """
     from likewise.datasets import DATASETS, load_dataset
-    from likewise.embedding import embed_into_workspace
+    from likewise.ops.embed import embed_into_workspace
     from likewise.encoders import UserVectors, get_encoder
     from likewise.records import load_records, summary_lines
     from likewise.workspace import Workspace
@@ -76,7 +77,8 @@ def embed_command(data: str, text_columns: tuple[str, ...], label_column: str | 
     else:
         encoder = get_encoder(model, runtime=runtime, device=device)
     with progress_bar(quiet) as progress:
-        result = embed_into_workspace(ws, dataset, encoder, source=source, progress=progress)
+        result = embed_into_workspace(ws, dataset, encoder, source=source, threshold=confidence_threshold,
+                                      progress=progress)
     if wants_json(as_json):
         print_json(result.to_dict())
         return
@@ -85,6 +87,9 @@ def embed_command(data: str, text_columns: tuple[str, ...], label_column: str | 
                        [(s.records, s.cache_hits, s.encoded, s.duplicates, s.truncated_to_window, round(s.seconds, 1), result.dim)]))
     if s.ignored_cache_shards:
         note(f"{s.ignored_cache_shards} unreadable cache shard(s) were ignored and re-encoded.")
+    written = result.labels["written"]
+    note(f"Labels: {written:,} new label event(s), {result.labels['skipped']:,} unchanged "
+         "(see `likewise labels`).", quiet=quiet)
     note(f"Stored in {result.workspace} (encoder {s.encoder}).", quiet=quiet)
 
 

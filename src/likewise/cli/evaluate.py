@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from likewise.cli.options import device_option, workspace_option
+from likewise.cli.options import cache_option, device_option, workspace_option
 from likewise.cli.output import json_option, note, print_json, progress_bar, quiet_option, stdout, table, wants_json
 
 METRIC_COLUMNS = [("top_k", "top_k"), ("map_at_r", "MAP@R"), ("precision_at_1", "P@1"), ("logreg_accuracy", "logreg acc")]
@@ -69,7 +69,7 @@ def evaluate_command(methods: str, budgets: str, seeds: str, k: int, test_size: 
       likewise evaluate --budgets 25,100,all --seeds 0,1,2 -k 100
       likewise evaluate --methods raw,likewise --json > evaluation.json
     """
-    from likewise.workflows import evaluate_workspace
+    from likewise.ops.evaluate import evaluate_workspace
     from likewise.workspace import Workspace
 
     ws = Workspace.open(workspace)
@@ -89,6 +89,7 @@ def evaluate_command(methods: str, budgets: str, seeds: str, k: int, test_size: 
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--runtime", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True)
 @device_option
+@cache_option
 @workspace_option
 @json_option
 @quiet_option
@@ -104,7 +105,7 @@ def compare_models_command(models: tuple[str, ...], vector_files: tuple[str, ...
       likewise compare-models -m default -m ./models/my-sbert -m hashing
       likewise compare-models -m default --vectors openai_vectors.parquet --json
     """
-    from likewise.workflows import compare_models
+    from likewise.ops.evaluate import compare_models
     from likewise.workspace import Workspace
 
     ws = Workspace.open(workspace)

@@ -41,9 +41,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from likewise.cli import datasets, embed, evaluate, info, search, see, tune
+    from likewise.cli import cache, datasets, embed, evaluate, info, label, labels, runs, search, see, tune
 
-    for module in (embed, info, datasets, tune, evaluate, search, see):
+    for module in (embed, label, labels, info, datasets, tune, evaluate, runs, search, see, cache):
         module.register(cli)
 
 

@@ -41,7 +41,7 @@ def index_command(kind, backend, milvus_uri, milvus_token, workspace, as_json, q
       likewise index --backend hnsw                      # and report HNSW recall vs exact
       likewise index --backend milvus --milvus-uri http://127.0.0.1:19530
     """
-    from likewise.search import build_index
+    from likewise.ops.search import build_index
     from likewise.workspace import Workspace
 
     with progress_bar(quiet) as progress:
@@ -93,7 +93,7 @@ def search_command(record_id, text, vector_file, k, unlabeled_only, label, not_l
     """
     import numpy as np
 
-    from likewise.search import search
+    from likewise.ops.search import search
     from likewise.workspace import Workspace
 
     vector = np.load(vector_file, allow_pickle=False) if vector_file else None
@@ -133,12 +133,15 @@ def session_group(ctx, record_id, size, unlabeled_only, kind, out, workspace, as
         return
     if not record_id:
         raise click.UsageError("give --from RECORD_ID (or a subcommand: compare, export)")
-    from likewise.search import create_session, export_session
+    from likewise.ops.search import create_session, export_session, save_session, session_export_format
     from likewise.workspace import Workspace
 
     ws = Workspace.open(workspace)
-    session = create_session(ws, record_id, size=size, unlabeled_only=unlabeled_only, kind=kind)
+    if out:
+        session_export_format(out)  # a wrong extension is refused before anything is stored
+    session = create_session(ws, record_id, size=size, unlabeled_only=unlabeled_only, kind=kind, store=False)
     exported = export_session(ws, session, out) if out else None
+    save_session(ws, session)
     if session.warning:
         note(session.warning)
     if wants_json(as_json):
@@ -161,7 +164,7 @@ def session_export(session_id, out, workspace) -> None:
     Example:
       likewise session export -o session.csv
     """
-    from likewise.search import export_session, load_session
+    from likewise.ops.search import export_session, load_session
     from likewise.workspace import Workspace
 
     ws = Workspace.open(workspace)
@@ -181,7 +184,7 @@ def session_compare(record_id, size, workspace, as_json) -> None:
     Example:
       likewise session compare --from bbc-tech-042 --size 1000
     """
-    from likewise.search import compare_session
+    from likewise.ops.search import compare_session
     from likewise.workspace import Workspace
 
     result = compare_session(Workspace.open(workspace), record_id, size=size)

@@ -68,7 +68,7 @@ def classify_command(out, fmt, attribute, task, min_confidence, predictions_only
       likewise classify -o weak_labels.json --format refinery --task topic --min-confidence 0.7
       likewise embed weak_labels.csv --label-column label --confidence-column confidence --min-confidence 0.7 -w ws2
     """
-    from likewise.classify import classify_workspace
+    from likewise.ops.classify import classify_workspace
     from likewise.workspace import Workspace
 
     ws = Workspace.open(workspace)
@@ -125,7 +125,7 @@ def map_command(out, png, projections, supervised, max_points, seed, test_size, 
       likewise map -p pca --supervised head2d -o maps.html --png maps.png
       likewise map --max-points 5000 --budget 100
     """
-    from likewise.maps import map_workspace
+    from likewise.ops.maps import map_workspace
     from likewise.workspace import Workspace
 
     ws = Workspace.open(workspace)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from likewise.cli.options import device_option, workspace_option
+from likewise.cli.options import cache_option, device_option, workspace_option
 from likewise.cli.output import json_option, note, print_json, progress_bar, quiet_option, stdout, table, wants_json
 
 
@@ -20,6 +20,7 @@ from likewise.cli.output import json_option, note, print_json, progress_bar, qui
 @click.option("--train-encoder", is_flag=True, help="Fine-tune the encoder itself (slow on CPU; GPU when present).")
 @click.option("--encoder-epochs", type=int, default=8, show_default=True, help="Epochs of encoder fine-tuning.")
 @device_option
+@cache_option
 @workspace_option
 @json_option
 @quiet_option
@@ -39,7 +40,7 @@ def tune_command(head, loss, reference, k, epochs, lr, batch_size, seed, force, 
       likewise tune --reference
       likewise tune --train-encoder --encoder-epochs 1 --device cuda
     """
-    from likewise.workflows import tune_workspace
+    from likewise.ops.tune import tune_workspace
     from likewise.workspace import Workspace
 
     options: dict = {"seed": seed}
@@ -93,7 +94,7 @@ def transform_command(out: str, kind: str, fmt: str | None, workspace: str, as_j
       likewise transform -o tuned.npy
       likewise transform --kind raw -o raw.jsonl
     """
-    from likewise.workflows import export_vectors
+    from likewise.ops.tune import export_vectors
     from likewise.workspace import Workspace
 
     info = export_vectors(Workspace.open(workspace), out, kind=kind, fmt=fmt)

@@ -36,7 +36,7 @@ from likewise.errors import InputError, MissingExtraError
 from likewise.index.base import Filter, Hit, Index, Payload, check_k, rank_hits
 from likewise.index.exact import MANIFEST as EXACT_MANIFEST
 from likewise.index.exact import ExactIndex
-from likewise.workspace import atomic_write, atomic_write_text
+from likewise.atomic import atomic_write, atomic_write_text
 
 GRAPH_MANIFEST = "hnsw.json"
 GRAPH_FORMAT = "likewise.hnsw-graph"

@@ -30,7 +30,7 @@ from safetensors.numpy import save as save_tensors
 from likewise.errors import InputError
 from likewise.index.base import Filter, Hit, Index, Payload
 from likewise.neighbors import topk
-from likewise.workspace import atomic_write, atomic_write_text
+from likewise.atomic import atomic_write, atomic_write_text
 
 MANIFEST = "index.json"
 FORMAT = "likewise.exact-index"

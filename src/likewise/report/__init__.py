@@ -57,11 +57,11 @@ def build_report(ws, *, out: str | Path | None = None, options: ReportOptions | 
     from likewise.report.document import build_document
     from likewise.report.html import render_html
     from likewise.report.markdown import render_markdown
-    from likewise.workspace import atomic_write, atomic_write_text
+    from likewise.atomic import atomic_write, atomic_write_text
 
     start = time.perf_counter()
     report = gather(ws, options, progress=progress)
-    html_path = Path(out) if out is not None else ws.artifact_dir(REPORT_DIR) / "report.html"
+    html_path = Path(out) if out is not None else ws.out_path(REPORT_DIR, "report.html")
     if html_path.suffix.lower() not in (".html", ".htm"):
         html_path = html_path.with_suffix(".html")
     md_path = html_path.with_suffix(".md")
@@ -79,6 +79,6 @@ def build_report(ws, *, out: str | Path | None = None, options: ReportOptions | 
     atomic_write_text(html_path, page)
     timings = {**report.timings, "render and write": round(time.perf_counter() - render_start, 3)}
     result = ReportResult(str(html_path), str(md_path), figures, time.perf_counter() - start, timings, headline(report))
-    ws.record_artifact("report", {"html": str(html_path), "markdown": str(md_path), "seconds": round(result.seconds, 2)})
-    ws.save_manifest()
+    with ws.writing("report"):
+        ws.record_artifact("report", {"html": str(html_path), "markdown": str(md_path), "seconds": round(result.seconds, 2)})
     return result

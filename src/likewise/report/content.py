@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from likewise.classify import DEFAULT_C, Classification, classify_records, make_heldout, workspace_tuner_options
+from likewise.classify import DEFAULT_C, Classification, classify_records
+from likewise.evaluation import make_heldout
 from likewise.errors import InputError
-from likewise.maps import DEFAULT_MAX_POINTS, MapResult, make_maps, maps_png, sample_points
+from likewise.maps import DEFAULT_MAX_POINTS, MapResult, make_maps, sample_points
 from likewise.progress import Progress, no_progress
 from likewise.report.session import SessionExample, session_example
 
@@ -77,54 +78,45 @@ def versions() -> dict[str, str]:
 
 def check_ready(ws) -> None:
     """Refuse a report on a workspace where nothing was tuned, naming what to run first."""
-    vectors = ws.manifest.get("vectors", {})
-    artifacts = ws.manifest.get("artifacts", {})
-    if "raw" not in vectors:
+    if not ws.has_vectors("raw"):
         raise InputError(f"workspace {ws.path} holds no vectors yet; run `likewise embed DATA`, then `likewise tune` "
                          "and `likewise evaluate`, then `likewise report`")
-    if "tuned" not in vectors:
-        evaluated = "evaluation" in artifacts
+    if not ws.has_vectors("tuned"):
+        evaluated = ws.artifact("evaluation") is not None
         then = "" if evaluated else " and `likewise evaluate` (for the raw-vs-tuned label-budget curve)"
         raise InputError(f"workspace {ws.path} has nothing tuned yet; run `likewise tune`{then} first, "
                          "then `likewise report`")
-    if vectors["tuned"].get("stale"):
-        raise InputError("the tuned vectors are stale (the records or encoder changed); run `likewise tune` again")
+    ws.resolve_kind("tuned")  # stale tuned vectors raise, saying why
 
 
 def _data_section(ws, data) -> dict[str, Any]:
     summary = data.summary
     sources = [s for s in data.label_sources if s]
     return {
-        "source": ws.manifest.get("records", {}).get("source", {}),
+        "source": (ws.records_info() or {}).get("source", {}),
         "records": len(data),
         "labeled": int(data.labeled_mask.sum()),
         "unlabeled": int((~data.labeled_mask).sum()),
         "classes": data.class_counts(),
-        "manual": sources.count("manual"),
-        "weak": sources.count("weak"),
+        "manual": sources.count("manual") + sources.count("imported"),
+        "weak": sources.count("weak") + sources.count("predicted"),
         "confidence_threshold": summary.confidence_threshold,
         "dropped_by_confidence": summary.dropped_by_confidence,
         "conflicts": summary.conflicts,
         "empty_texts": summary.empty_texts,
         "truncated_texts": summary.truncated_texts,
-        "encoder": ws.manifest.get("vectors", {}).get("raw", {}).get("encoder"),
+        "encoder": (ws.vectors_info("raw") or {}).get("encoder"),
     }
 
 
 def _evaluation(ws) -> dict[str, Any] | None:
-    entry = ws.manifest.get("artifacts", {}).get("evaluation")
-    if not entry:
-        return None
-    path = ws.path / entry.get("path", "evaluation.json")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path} is unreadable ({exc}); run `likewise evaluate` again") from exc
+    return ws.artifact_json("evaluation")
 
 
 def gather(ws, options: ReportOptions | None = None, *, progress: Progress = no_progress) -> ReportData:
     """Compute every section of the report for workspace ``ws`` (nothing is written)."""
-    from likewise.report.figures import budget_curve_png, confidence_png
+    from likewise.ops.classify import workspace_tuner_options
+    from likewise.report.figures import budget_curve_png, confidence_png, maps_png
     from likewise.workspace import now_iso
 
     options = options or ReportOptions()
@@ -138,10 +130,8 @@ def gather(ws, options: ReportOptions | None = None, *, progress: Progress = no_
         timings[name] = round(now - clock, 3)
         clock = now
 
-    data = ws.load_records()
-    raw_v, tuned_v = ws.load_vectors("raw"), ws.load_vectors("tuned")
-    if raw_v.ids != data.ids or tuned_v.ids != data.ids:
-        raise InputError(f"the vectors in {ws.path} do not match its records; run `likewise embed` and `likewise tune` again")
+    data = ws.records()
+    raw_v, tuned_v = ws.vectors("raw"), ws.vectors("tuned")
     notes = []
     shown = sample_points(len(data), options.max_points, seed=options.seed)
     if options.query_id is not None and options.query_id in data.ids:  # the asked-for query is always shown
@@ -160,7 +150,7 @@ def gather(ws, options: ReportOptions | None = None, *, progress: Progress = no_
     heldout = make_heldout(raw_v.vectors, data.labels, seed=options.seed, test_size=options.test_size,
                            budget=options.budget, tuner_options=workspace_tuner_options(ws), within=shown,
                            progress=progress)
-    if tuned_v.encoder and ws.manifest["vectors"]["tuned"].get("by") == "encoder":
+    if tuned_v.encoder and (ws.vectors_info("tuned") or {}).get("by") == "encoder":
         notes.append("The tuned vectors came from a fine-tuned encoder; held-out scores of 'tuned' use a head "
                      "trained on the training records instead (retraining the encoder per report is too slow).")
     lap("held-out head")
@@ -189,13 +179,14 @@ def gather(ws, options: ReportOptions | None = None, *, progress: Progress = no_
     lap("figures")
     progress(4, 4, "report")
 
-    comparison = ws.manifest.get("artifacts", {}).get("model_comparison")
-    head = ws.manifest.get("artifacts", {}).get("head") or ws.manifest.get("artifacts", {}).get("tuned_encoder")
+    comparison = ws.artifact("model_comparison")
+    head = ws.artifact("head") or ws.artifact("tuned_encoder")
     configuration = {
         "report": options.to_dict(),
-        "records": {k: v for k, v in ws.manifest.get("records", {}).items() if k != "classes"},
-        "encoder": ws.manifest.get("encoder"),
-        "vectors": ws.manifest.get("vectors"),
+        "records": {k: v for k, v in (ws.records_info() or {}).items() if k not in ("classes", "ref")},
+        "encoder": ws.encoder_info(),
+        "vectors": {kind: {k: v for k, v in (ws.vectors_info(kind) or {}).items() if k not in ("ref", "ids_ref")}
+                    for kind in ("raw", "tuned")},
         "tuning": head,
         "evaluation": evaluation.get("config") if evaluation else None,
         "classifier": classification.config,

@@ -1,7 +1,7 @@
-"""Search over a workspace: keep an index in step with the records, query it, run labeling sessions.
+"""Search over a workspace: keep an index in step with the records and labels, query it, run labeling sessions.
 
-The index lives in ``<workspace>/index/<kind>/`` (exact, the default) or in a Milvus collection named after
-the workspace and vector kind. ``kind`` is "raw", "tuned" or "auto" (tuned when current tuned vectors exist).
+The exact index (and an HNSW graph) is a folder object of the workspace, switched in with the manifest, or a
+Milvus collection named after the workspace and vector kind; sessions are stored in the label store. ``kind`` is "raw", "tuned" or "auto" (tuned when current tuned vectors exist).
 Queries come by record id (the record itself excluded), by free text (encoded with the workspace's encoder
 and passed through the tuned head when searching tuned vectors) or by vector.
 """
@@ -20,28 +20,15 @@ import numpy as np
 
 from likewise.errors import InputError
 from likewise.index import ExactIndex, Filter, Hit, Index, Payload
-from likewise.index.exact import MANIFEST as INDEX_MANIFEST
 from likewise.progress import Progress, no_progress
-from likewise.workspace import Workspace, atomic_write, atomic_write_text, now_iso
+from likewise.atomic import atomic_write
+from likewise.workspace import Workspace, WorkspaceBusyError, now_iso
 
-INDEX_DIR = "index"
-SESSIONS_DIR = "sessions"
 SEARCH_BACKENDS = ("exact", "hnsw", "milvus")
 
 
 def resolve_kind(ws: Workspace, kind: str = "auto") -> str:
-    vectors = ws.manifest.get("vectors", {})
-    if kind == "auto":
-        tuned = vectors.get("tuned")
-        return "tuned" if tuned and not tuned.get("stale") else "raw"
-    if kind not in ("raw", "tuned"):
-        raise InputError(f"unknown vector kind {kind!r}; use raw, tuned or auto")
-    if kind not in vectors:
-        raise InputError(f"workspace {ws.path} has no {kind} vectors; run "
-                         f"`likewise {'embed DATA' if kind == 'raw' else 'tune'}` first")
-    if vectors[kind].get("stale"):
-        raise InputError(f"the {kind} vectors are stale (records or encoder changed); run `likewise tune` again")
-    return kind
+    return ws.resolve_kind(kind)
 
 
 @dataclass
@@ -61,13 +48,57 @@ class IndexResult:
         return asdict(self)
 
 
-def _records_for(ws: Workspace, kind: str) -> tuple[list[str], np.ndarray, list[Payload], str]:
-    data = ws.load_records()
-    vec = ws.load_vectors(kind)
-    if vec.ids != data.ids:
-        raise InputError(f"{kind} vectors do not match the records in {ws.path}; run `likewise embed`/`tune` again")
+def _records_for(ws: Workspace, kind: str) -> tuple[list[str], np.ndarray, list[Payload], str, int]:
+    state = ws.labels()
+    data = ws.records(state)
+    vec = ws.vectors(kind)  # type: ignore[arg-type]
     payloads = [Payload(label=lab, text=text) for lab, text in zip(data.labels, data.texts)]
-    return vec.ids, vec.vectors, payloads, vec.encoder
+    return vec.ids, vec.vectors, payloads, vec.encoder, state.last_seq
+
+
+def _index_current(ws: Workspace, kind: str, entry: dict[str, Any] | None) -> bool:
+    """An index artifact is current when it was built from the vectors the workspace holds now, and from
+    the labels as they are now (labels travel with the index as filters and in results)."""
+    vectors = ws.vectors_info(kind) or {}  # type: ignore[arg-type]
+    return bool(entry) and entry.get("vectors_content") == vectors.get("content") and \
+        entry.get("labels_seq") == ws.store.last_seq()
+
+
+def _updated_index(ws: Workspace, kind: str, ids, vectors, payloads, encoder) -> tuple[ExactIndex, dict[str, int]]:
+    """The workspace's exact index brought in step with ``ids``/``vectors``/``payloads`` (adds, updates,
+    deletes by id), or a new one when there is none or it cannot be used."""
+    counts = {"added": 0, "updated": 0, "removed": 0, "unchanged": 0}
+    index: ExactIndex | None = None
+    try:
+        path = ws.artifact_path(f"index_{kind}", f"{kind} index")
+        index = ExactIndex.load(path) if path is not None else None
+    except InputError:
+        index = None  # damaged: rebuilt from the workspace vectors (the source of truth)
+    if index is not None and (index.encoder_id != encoder or index.dimension != vectors.shape[1]):
+        index = None
+    if index is None:
+        index = ExactIndex(int(vectors.shape[1]), encoder_id=encoder, vector_kind=kind)
+        index.upsert(ids, vectors, payloads)
+        counts["added"] = len(ids)
+        return index, counts
+    old_ids, old_vectors, old_payloads = index.records()
+    old_row = {rid: r for r, rid in enumerate(old_ids)}
+    new_set = set(ids)
+    counts["removed"] = index.delete([rid for rid in old_ids if rid not in new_set])
+    change = []
+    for r, rid in enumerate(ids):
+        o = old_row.get(rid)
+        if o is None:
+            counts["added"] += 1
+            change.append(r)
+        elif old_payloads[o] != payloads[r] or not np.array_equal(old_vectors[o], vectors[r]):
+            counts["updated"] += 1
+            change.append(r)
+        else:
+            counts["unchanged"] += 1
+    if change:
+        index.upsert([ids[r] for r in change], vectors[change], [payloads[r] for r in change])
+    return index, counts
 
 
 def build_index(
@@ -78,71 +109,38 @@ def build_index(
     milvus_uri: str | None = None,
     milvus_token: str | None = None,
     measure_recall_k: int = 100,
+    wait: float | None = None,
     progress: Progress = no_progress,
 ) -> IndexResult:
-    """Bring the workspace's index up to date with its records: add new ids, update changed vectors or
-    labels, delete ids that are gone. ``hnsw`` builds an approximate graph and reports its recall against
-    exact (the exact index is kept and stays the default for searches); ``milvus`` writes a new collection
-    and switches to it only once complete."""
-    start = time.perf_counter()
-    kind = resolve_kind(ws, kind)
-    ids, vectors, payloads, encoder = _records_for(ws, kind)
+    """Bring the workspace's index up to date with its records and labels: add new ids, update changed
+    vectors or labels, delete ids that are gone; the new index is switched in with the manifest.
+    ``hnsw`` also builds an approximate graph and reports its recall against exact (the exact index stays
+    the default for searches); ``milvus`` writes a new collection and switches to it only once complete."""
     if backend not in SEARCH_BACKENDS:
         raise InputError(f"unknown index backend {backend!r}; choose one of {', '.join(SEARCH_BACKENDS)}")
-    if backend == "milvus":
-        return _build_milvus(ws, kind, ids, vectors, payloads, encoder, milvus_uri, milvus_token, progress, start)
-    folder = ws.path / INDEX_DIR / kind
-    added = updated = removed = unchanged = 0
-    index: ExactIndex | None = None
-    if (folder / INDEX_MANIFEST).exists():
-        try:
-            index = ExactIndex.load(folder)
-        except InputError:
-            index = None  # corrupt or partial: rebuild from the workspace vectors (the source of truth)
-        if index is not None and (index.encoder_id != encoder or index.dimension != vectors.shape[1]):
-            index = None
-    if index is None:
-        index = ExactIndex(int(vectors.shape[1]), encoder_id=encoder, vector_kind=kind)
-        index.upsert(ids, vectors, payloads)
-        added = len(ids)
-    else:
-        old_ids, old_vectors, old_payloads = index.records()
-        old_row = {rid: r for r, rid in enumerate(old_ids)}
-        new_set = set(ids)
-        gone = [rid for rid in old_ids if rid not in new_set]
-        removed = index.delete(gone)
-        change = []
-        for r, rid in enumerate(ids):
-            o = old_row.get(rid)
-            if o is None:
-                added += 1
-                change.append(r)
-            elif old_payloads[o] != payloads[r] or not np.allclose(old_vectors[o], vectors[r], atol=1e-6):
-                updated += 1
-                change.append(r)
-            else:
-                unchanged += 1
-        if change:
-            index.upsert([ids[r] for r in change], vectors[change], [payloads[r] for r in change])
-    progress(len(ids), len(ids), "indexing")
-    index.save(folder)
-    recall = None
-    if backend == "hnsw":
-        from likewise.index import HNSWIndex
+    start = time.perf_counter()
+    with ws.writing(f"index --backend {backend}", wait=wait):
+        kind = resolve_kind(ws, kind)
+        ids, vectors, payloads, encoder, labels_seq = _records_for(ws, kind)
+        if backend == "milvus":
+            return _build_milvus(ws, kind, ids, vectors, payloads, encoder, milvus_uri, milvus_token, progress, start)
+        index, counts = _updated_index(ws, kind, ids, vectors, payloads, encoder)
+        progress(len(ids), len(ids), "indexing")
+        graph = None
+        if backend == "hnsw":
+            from likewise.index import HNSWIndex
 
-        graph = HNSWIndex.from_exact(index, progress=progress)
-        graph.save(folder)
-        if len(ids) > 1:
+            graph = HNSWIndex.from_exact(index, progress=progress)
+        ref = ws.put_folder(graph.save if graph is not None else index.save, f"{kind}.index")
+        recall = None
+        if graph is not None and len(ids) > 1:
             recall = asdict(graph.measure_recall(min(measure_recall_k, len(ids) - 1)))
-    version = ws.manifest.get("vectors", {}).get(kind, {}).get("version")
-    ws.record_artifact(f"index_{kind}", {"path": f"{INDEX_DIR}/{kind}", "backend": "exact", "count": len(ids),
-                                         "encoder": encoder, "vectors_version": version})
-    if backend == "hnsw":
-        ws.record_artifact(f"hnsw_{kind}", {"path": f"{INDEX_DIR}/{kind}", "count": len(ids), "encoder": encoder,
-                                            "vectors_version": version, "recall": recall})
-    ws.save_manifest()
-    return IndexResult(kind, backend, len(ids), added, updated, removed, unchanged, time.perf_counter() - start,
-                       str(folder), recall)
+        content = ws.vectors_info(kind)["content"]  # type: ignore[index]
+        ws.record_artifact(f"index_{kind}", {"ref": ref, "backend": "exact", "count": len(ids), "encoder": encoder,
+                                             "vectors_content": content, "labels_seq": labels_seq,
+                                             "hnsw": graph is not None, "recall": recall})
+    return IndexResult(kind, backend, len(ids), counts["added"], counts["updated"], counts["removed"],
+                       counts["unchanged"], time.perf_counter() - start, str(ws.objects.path(ref)), recall)
 
 
 def _milvus_name(ws: Workspace, kind: str) -> str:
@@ -154,7 +152,7 @@ def _milvus_name(ws: Workspace, kind: str) -> str:
 def _build_milvus(ws, kind, ids, vectors, payloads, encoder, uri, token, progress, start) -> IndexResult:
     from likewise.index import MilvusIndex
 
-    uri = uri or str(ws.path / "milvus.db")
+    uri = uri or str(ws.out_path("milvus.db"))
     name = _milvus_name(ws, kind)
     try:
         index = MilvusIndex(uri, name, token=token)
@@ -166,68 +164,74 @@ def _build_milvus(ws, kind, ids, vectors, payloads, encoder, uri, token, progres
         count = index.count()
     ws.record_artifact(f"milvus_{kind}", {"uri": uri if "://" in uri else str(Path(uri).resolve()), "collection": name,
                                           "count": count, "encoder": encoder})
-    ws.save_manifest()
     return IndexResult(kind, "milvus", count, len(ids), 0, 0, 0, time.perf_counter() - start, f"{uri} :: {name}")
 
 
 def open_index(ws: Workspace, kind: str, *, backend: str = "exact", milvus_uri: str | None = None,
                milvus_token: str | None = None) -> Index:
+    """The index to search ``kind`` vectors with. An exact index that is missing or behind the vectors or
+    labels is brought up to date first; when another command holds the writer lock, an up-to-date index is
+    built in memory for this search instead (a search never waits for a writer)."""
     if backend == "milvus":
         from likewise.index import MilvusIndex
 
-        entry = ws.manifest.get("artifacts", {}).get(f"milvus_{kind}")
+        entry = ws.artifact(f"milvus_{kind}")
         uri = milvus_uri or (entry or {}).get("uri")
         if not uri:
             raise InputError(f"no Milvus collection for {kind} vectors yet; run `likewise index --backend milvus` first")
         return MilvusIndex(uri, _milvus_name(ws, kind), token=milvus_token)
-    folder = ws.path / INDEX_DIR / kind
-    current = ws.manifest.get("vectors", {}).get(kind, {})
-    built = ws.manifest.get("artifacts", {}).get(f"index_{kind}", {})
-    if backend != "hnsw" and (not (folder / INDEX_MANIFEST).exists() or built.get("vectors_version") != current.get("version")):
-        # no index yet, or vectors written after it (embed / tune ran since): bring it up to date first
-        build_index(ws, kind=kind)
-    index = ExactIndex.load(folder)
-    if current.get("encoder") and current["encoder"] != index.encoder_id:
-        raise InputError(f"the {kind} index holds vectors of {index.encoder_id!r} but the workspace now has "
-                         f"{current['encoder']!r}; run `likewise index` again")
+    entry = ws.artifact(f"index_{kind}")
     if backend == "hnsw":
         from likewise.index import HNSWIndex
 
-        graph = ws.manifest.get("artifacts", {}).get(f"hnsw_{kind}", {})
-        if graph.get("vectors_version") != current.get("version"):
+        if not (entry and entry.get("hnsw")) or entry.get("vectors_content") != (ws.vectors_info(kind) or {}).get("content"):
             raise InputError(f"no current HNSW graph for the {kind} vectors; run `likewise index --backend hnsw --kind {kind}`")
-        return HNSWIndex.load(folder)
+        return HNSWIndex.load(ws.artifact_path(f"index_{kind}", f"{kind} index"))
+    if not _index_current(ws, kind, entry):
+        try:
+            build_index(ws, kind=kind, wait=0)
+        except WorkspaceBusyError:
+            ids, vectors, payloads, encoder, _ = _records_for(ws, kind)
+            index, _ = _updated_index(ws, kind, ids, vectors, payloads, encoder)
+            return index
+    index = ExactIndex.load(ws.artifact_path(f"index_{kind}", f"{kind} index"))
+    current = ws.vectors_info(kind) or {}
+    if current.get("encoder") and current["encoder"] != index.encoder_id:
+        raise InputError(f"the {kind} index holds vectors of {index.encoder_id!r} but the workspace now has "
+                         f"{current['encoder']!r}; run `likewise index` again")
     return index
 
 
 def text_query_vector(ws: Workspace, text: str, kind: str) -> tuple[np.ndarray, str]:
-    """Encode a free-text query with the workspace's encoder; through the tuned head for tuned vectors."""
+    """Encode a free-text query with the workspace's encoder; through the tuned head (or the tuned encoder)
+    for tuned vectors."""
     from likewise.encoders import get_encoder
 
-    spec = ws.manifest.get("encoder", {}).get("spec")
+    spec = (ws.encoder_info() or {}).get("spec")
     if not spec:
         raise InputError("this workspace's vectors were brought by the user (no model), so free text cannot be "
                          "encoded; search by record id or by vector instead")
     if not text.strip():
         raise InputError("the query text is empty")
+    raw_encoder = ws.vectors_info("raw")["encoder"]  # type: ignore[index]
+    tuned = ws.vectors_info("tuned") if kind == "tuned" else None
+    if tuned and tuned.get("by") == "encoder":
+        from likewise.encoders import SentenceTransformerEncoder
+
+        folder = ws.artifact_path("tuned_encoder", "tuned encoder")
+        if folder is None:
+            raise InputError("the tuned encoder is missing from the workspace; run `likewise tune --train-encoder` again")
+        return SentenceTransformerEncoder(folder).embed([text]), tuned["encoder"]
     encoder = get_encoder(spec["model"], runtime=spec.get("runtime", "auto"))
     vector = encoder.embed([text])
-    raw_encoder = ws.manifest["vectors"]["raw"]["encoder"]
     if encoder.identity != raw_encoder:
         raise InputError(f"the workspace's raw vectors come from {raw_encoder!r} but its model now loads as "
                          f"{encoder.identity!r}; run `likewise embed` again")
     if kind == "raw":
         return vector, raw_encoder
-    by = ws.manifest["vectors"]["tuned"].get("by")
-    if by == "encoder":
-        from likewise.encoders import SentenceTransformerEncoder
-        from likewise.workflows import ENCODER_DIR
+    from likewise.ops.tune import transform_vectors
 
-        tuned_encoder = SentenceTransformerEncoder(ws.artifact_dir(ENCODER_DIR))
-        return tuned_encoder.embed([text]), ws.manifest["vectors"]["tuned"]["encoder"]
-    from likewise.workflows import transform_vectors
-
-    return transform_vectors(ws, vector, encoder=raw_encoder), ws.manifest["vectors"]["tuned"]["encoder"]
+    return transform_vectors(ws, vector, encoder=raw_encoder), tuned["encoder"]  # type: ignore[index]
 
 
 @dataclass
@@ -295,40 +299,60 @@ class Session:
         return asdict(self)
 
 
+def new_session_id() -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+
 def create_session(ws: Workspace, record_id: str, *, size: int = 1000, unlabeled_only: bool = False,
-                   kind: str = "auto") -> Session:
-    """Search from a record and store the ordered result as a session in ``<workspace>/sessions/``."""
+                   kind: str = "auto", store: bool = True) -> Session:
+    """Search from a record; the ordered result is stored as a session in the label store (unless
+    ``store=False``, for a caller that checks something else before storing it)."""
     result = search(ws, record_id=record_id, k=size, kind=kind, filter=Filter(unlabeled_only=True) if unlabeled_only else None)
     session = Session(
-        id=f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}", query={"id": str(record_id)}, kind=result.kind,
+        id=new_session_id(), query={"id": str(record_id)}, kind=result.kind,
         size=size, unlabeled_only=unlabeled_only, created=now_iso(), ids=[h.id for h in result.hits],
         scores=[round(float(h.score), 6) for h in result.hits], warning=result.warning,
     )
-    atomic_write_text(ws.path / SESSIONS_DIR / f"{session.id}.json", json.dumps(session.to_dict(), indent=1))
+    if store:
+        save_session(ws, session)
     return session
 
 
+def save_session(ws: Workspace, session: Session) -> None:
+    ws.store.save_session(session.id, session.to_dict())
+
+
 def load_session(ws: Workspace, session_id: str | None = None) -> Session:
-    folder = ws.path / SESSIONS_DIR
-    files = sorted(folder.glob("*.json")) if folder.exists() else []
-    if not files:
+    known = ws.store.session_ids()
+    if not known:
         raise InputError(f"no sessions in {ws.path}; start one with `likewise session --from RECORD_ID`")
-    path = files[-1] if session_id in (None, "latest") else folder / f"{session_id}.json"
-    if not path.exists():
-        raise InputError(f"no session {session_id!r}; known: {', '.join(p.stem for p in files[-5:])}")
+    wanted = known[-1] if session_id in (None, "latest") else str(session_id)
+    body = ws.store.session(wanted)
+    if body is None:
+        raise InputError(f"no session {session_id!r}; known: {', '.join(known[-5:])}")
     try:
-        return Session(**json.loads(path.read_text(encoding="utf-8")))
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise InputError(f"session file {path} is corrupt ({exc}); start the session again") from exc
+        return Session(**{k: v for k, v in body.items() if k in Session.__dataclass_fields__})
+    except TypeError as exc:
+        raise InputError(f"session {wanted} is damaged ({exc}); start the session again") from exc
 
 
-def export_session(ws: Workspace, session: Session, out: str | Path, *, fmt: str | None = None) -> dict[str, Any]:
-    """Write a session as CSV or JSON lines: position, id, text, score, current label."""
+SESSION_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+def session_export_format(out: str | Path) -> str:
+    """The export format of a session file, from its extension; anything else is refused up front."""
+    fmt = SESSION_FORMATS.get(Path(out).suffix.lower())
+    if fmt is None:
+        raise InputError(f"export a session as .csv or .jsonl (got {Path(out).name!r})")
+    return fmt
+
+
+def export_session(ws: Workspace, session: Session, out: str | Path) -> dict[str, Any]:
+    """Write a session as CSV or JSON lines: position, id, text, score, current label. The folder of
+    ``out`` must exist."""
     out = Path(out)
-    fmt = fmt or {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(out.suffix.lower(), "")
-    if fmt not in ("csv", "jsonl"):
-        raise InputError(f"export a session as .csv or .jsonl (got {out.name}); or pass --format")
-    data = ws.load_records()
+    fmt = session_export_format(out)
+    data = ws.records()
     row = {rid: i for i, rid in enumerate(data.ids)}
     rows = []
     for pos, (rid, score) in enumerate(zip(session.ids, session.scores), start=1):
@@ -346,7 +370,7 @@ def export_session(ws: Workspace, session: Session, out: str | Path, *, fmt: str
                 for r in rows:
                     f.write(json.dumps(r, ensure_ascii=False) + "\n")
 
-    atomic_write(out, write)
+    atomic_write(out, write, create_folder=False)
     return {"path": str(out), "format": fmt, "records": len(rows), "session": session.id}
 
 
@@ -365,7 +389,7 @@ class SessionComparison:
 
 
 def compare_session(ws: Workspace, record_id: str, *, size: int = 1000) -> SessionComparison:
-    data = ws.load_records()
+    data = ws.records()
     row = {rid: i for i, rid in enumerate(data.ids)}
     if str(record_id) not in row:
         raise InputError(f"no record with id {record_id!r}; try `likewise search --text \"...\"` to find one")
@@ -374,7 +398,7 @@ def compare_session(ws: Workspace, record_id: str, *, size: int = 1000) -> Sessi
         raise InputError(f"record {record_id!r} has no label, so same-class shares cannot be computed; pick a labeled record")
     comparison = SessionComparison({"id": str(record_id)}, query_label, size)
     for kind in ("raw", "tuned"):
-        if kind == "tuned" and "tuned" not in ws.manifest.get("vectors", {}):
+        if kind == "tuned" and not ws.has_vectors("tuned"):
             raise InputError("no tuned vectors to compare with; run `likewise tune` first")
         hits = search(ws, record_id=record_id, k=size, kind=kind).hits
         labels = [data.labels[row[h.id]] for h in hits]

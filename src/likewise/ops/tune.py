@@ -1,0 +1,239 @@
+"""``likewise tune`` and ``likewise transform``: train a head (or the encoder) on the current labels,
+write tuned vectors, apply the head to other vectors, export vectors.
+
+Each is a plain function over a :class:`~likewise.workspace.Workspace` that returns a result dataclass
+(the CLI formats it); nothing here prints.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from likewise.errors import InputError
+from likewise.progress import Progress, no_progress
+from likewise.atomic import atomic_write, atomic_write_text
+from likewise.workspace import Workspace
+
+
+# -- tune -------------------------------------------------------------------------------------------------------
+@dataclass
+class TuneResult:
+    workspace: str
+    kind: str  # "head" or "encoder"
+    path: str
+    train_records: int
+    classes: dict[str, int]
+    kept_identity: bool
+    message: str
+    history: list[dict[str, Any]]
+    seconds: float
+    config: dict[str, Any]
+    validation: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def labeled(ws: Workspace):
+    """The records with their current labels, the raw vectors, and the labeled positions and labels
+    (checked: at least 2 classes, 2 records per class)."""
+    from likewise.evaluation import check_labels, labeled_arrays
+
+    state = ws.labels()
+    data = ws.records(state)
+    raw = ws.vectors("raw")
+    positions, y = labeled_arrays(data.labels)
+    check_labels(y)
+    return data, raw, positions, y, state
+
+
+def label_counts_of(y: np.ndarray) -> dict[str, int]:
+    classes, counts = np.unique(y, return_counts=True)
+    return {str(k): int(v) for k, v in zip(classes, counts)}
+
+
+def tune_workspace(
+    ws: Workspace,
+    *,
+    tuner_options: dict[str, Any] | None = None,
+    train_encoder: bool = False,
+    encoder_options: dict[str, Any] | None = None,
+    progress: Progress = no_progress,
+) -> TuneResult:
+    """Train a head on the workspace's labeled raw vectors (or fine-tune the encoder), save it, and write
+    tuned vectors for every record, all switched in at once (the previous head stays until then)."""
+    from likewise.ops.runs import log_run
+    from likewise.tuning import Tuner
+
+    start = time.perf_counter()
+    with ws.writing("tune --train-encoder" if train_encoder else "tune"):
+        data, raw, positions, y, state = labeled(ws)
+        classes = label_counts_of(y)
+        fingerprint = state.fingerprint(data.ids)
+        if train_encoder:
+            result = _tune_encoder(ws, data, raw, positions, y, classes, dict(encoder_options or {}), progress, start,
+                                   fingerprint, state.last_seq)
+        else:
+            tuner = Tuner(**(tuner_options or {}))
+            tuner.fit(raw.vectors[positions], y, progress=progress)
+            tuned = tuner.transform(raw.vectors)
+            config = tuner.get_params()
+            kept = bool(getattr(tuner, "kept_identity_", False))
+            message = str(getattr(tuner, "message_", ""))
+            history = list(getattr(tuner, "history_", []))
+            result = TuneResult(str(ws.path), "head", "", int(len(y)), classes, kept, message,
+                                _plain(history), time.perf_counter() - start, _plain(config),
+                                _plain(getattr(tuner, "validation_", {}) or {}))
+            source = (ws.records_info() or {}).get("source", {})
+
+            def save(folder: Path) -> None:
+                tuner.save(folder, encoder=raw.encoder)
+                write_model_card(folder, result, data_source=source)
+
+            ref = ws.put_folder(save, "head")
+            result.path = str(ws.objects.path(ref))
+            ws.put_vectors("tuned", tuned, encoder=f"{raw.encoder}+head", encoder_raw=raw.encoder, by="head",
+                           raw_content=ws.vectors_info("raw")["content"], labels_fingerprint=fingerprint,
+                           labels_seq=state.last_seq)
+            ws.drop_artifact("tuned_encoder")
+            ws.record_artifact("head", {"ref": ref, "config": result.config, "kept_identity": kept, "message": message,
+                                        "train_records": int(len(y)), "classes": classes,
+                                        "validation": result.validation, "labels_seq": state.last_seq})
+        log_run(ws, "tune", config={"kind": result.kind, **result.config}, labels=classes,
+                metrics=result.validation, seconds=result.seconds)
+    return result
+
+
+def _tune_encoder(ws, data, raw, positions, y, classes, options, progress, start, fingerprint, labels_seq) -> TuneResult:
+    from likewise.embedding import embed_records
+    from likewise.encoders import SentenceTransformerEncoder
+    from likewise.evaluation import holdout_split
+    from likewise.tuning.encoder_finetune import finetune_encoder
+
+    if str(raw.encoder).startswith(("vectors:", "hashing:")):
+        raise InputError("encoder fine-tuning needs a sentence-transformers model; these vectors came from "
+                         f"{raw.encoder}")
+    source_model = options.pop("base_model", None)
+    texts = [data.texts[i] for i in positions]
+    train, val = holdout_split(y, test_size=0.2, seed=int(options.get("seed", 0)))
+    outcome: dict[str, Any] = {}
+
+    source = (ws.records_info() or {}).get("source", {})
+
+    def train_into(folder: Path) -> None:
+        result = finetune_encoder(
+            [texts[i] for i in train], y[train], folder, base_model=source_model,
+            val_texts=[texts[i] for i in val], val_labels=y[val], progress=progress, **options,
+        )
+        outcome["result"] = result
+        outcome["tune"] = TuneResult(str(ws.path), "encoder", "", int(len(y)), classes, result.kept_base,
+                                     result.message, result.history, time.perf_counter() - start, result.config)
+        write_model_card(folder, outcome["tune"], data_source=source)
+
+    ref = ws.put_folder(train_into, "encoder")
+    result, out = outcome["result"], outcome["tune"]
+    out.path = str(ws.objects.path(ref))
+    encoder = SentenceTransformerEncoder(ws.objects.path(ref))
+    vectors, _ = embed_records(encoder, data.ids, data.texts, ws.cache, progress=progress)
+    ws.put_vectors("tuned", vectors, encoder=encoder.identity, encoder_raw=raw.encoder, by="encoder",
+                   raw_content=ws.vectors_info("raw")["content"], labels_fingerprint=fingerprint, labels_seq=labels_seq)
+    ws.drop_artifact("head")
+    ws.record_artifact("tuned_encoder", {"ref": ref, "config": result.config, "kept_base": result.kept_base,
+                                         "message": result.message, "labels_seq": labels_seq})
+    return out
+
+
+def write_model_card(folder: Path, result: TuneResult, *, data_source: dict[str, Any]) -> Path:
+    """A Markdown model card next to a saved head or tuned encoder: what, on which data, how, how well."""
+    from likewise import __version__
+
+    lines = [
+        f"# likewise {'head' if result.kind == 'head' else 'tuned encoder'}",
+        "",
+        f"- Trained on {result.train_records:,} labeled records from `{data_source.get('path', '?')}`",
+        f"- Classes: {', '.join(f'{k} ({v})' for k, v in result.classes.items())}",
+        f"- Training time: {result.seconds:.1f} s; likewise {__version__}",
+        f"- Outcome: {result.message or ('kept the identity' if result.kept_identity else 'trained')}",
+        "",
+        "## Configuration",
+        "",
+        "```json",
+        json.dumps(result.config, indent=2, sort_keys=True, default=str),
+        "```",
+        "",
+        "## Intended use",
+        "",
+        "Maps embeddings of this encoder so that nearest neighbours by cosine similarity share the query's class,",
+        "for similarity labeling sessions, search, classifiers and 2D maps on data like the training data.",
+        "It has only seen the classes above; evaluate it on held-out records (`likewise evaluate`) before relying",
+        "on it for other data.",
+    ]
+    if result.history:
+        lines += ["", "## Training history", "", "| " + " | ".join(result.history[0]) + " |",
+                  "|" + "---|" * len(result.history[0])]
+        for row in result.history:
+            lines.append("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()) + " |")
+    path = Path(folder) / "MODEL_CARD.md"
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return path
+
+
+def _plain(value: Any) -> Any:
+    """JSON-friendly copy (numpy scalars to Python)."""
+    return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
+
+
+# -- transform / export ------------------------------------------------------------------------------------------
+EXPORT_FORMATS = ("parquet", "npy", "jsonl")
+
+
+def export_vectors(ws: Workspace, out: str | Path, *, kind: str = "tuned", fmt: str | None = None) -> dict[str, Any]:
+    """Write the workspace's ``kind`` vectors with record ids and current labels: Parquet (id, label, vector),
+    JSON lines, or .npy (plus ``<name>.ids.json`` beside it). The folder of ``out`` must exist."""
+    out = Path(out)
+    fmt = fmt or out.suffix.lstrip(".").lower()
+    if fmt not in EXPORT_FORMATS:
+        raise InputError(f"unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)} (by --format or extension)")
+    if not out.parent.is_dir():
+        raise InputError(f"cannot write {out}: the folder {out.parent} does not exist; create it first")
+    vec = ws.vectors(ws.resolve_kind(kind))
+    data = ws.records()
+    labels = dict(zip(data.ids, data.labels))
+    if fmt == "npy":
+        atomic_write(out, lambda tmp: np.save(tmp, vec.vectors, allow_pickle=False), create_folder=False)
+        atomic_write_text(out.with_name(out.stem + ".ids.json"), json.dumps(vec.ids), create_folder=False)
+    elif fmt == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.table({
+            "id": vec.ids,
+            "label": [labels.get(i) for i in vec.ids],
+            "vector": pa.FixedSizeListArray.from_arrays(pa.array(vec.vectors.reshape(-1)), vec.vectors.shape[1]),
+        })
+        atomic_write(out, lambda tmp: pq.write_table(table, tmp), create_folder=False)
+    else:
+        def write(tmp: str) -> None:
+            with open(tmp, "w", encoding="utf-8") as f:
+                for rid, row in zip(vec.ids, vec.vectors):
+                    f.write(json.dumps({"id": rid, "label": labels.get(rid), "vector": [round(float(v), 7) for v in row]}) + "\n")
+        atomic_write(out, write, create_folder=False)
+    return {"path": str(out), "format": fmt, "kind": vec.kind, "records": len(vec.ids), "dim": int(vec.vectors.shape[1]),
+            "encoder": vec.encoder}
+
+
+def transform_vectors(ws: Workspace, vectors: np.ndarray, *, encoder: str | None = None) -> np.ndarray:
+    """Apply the workspace's saved head to other vectors of the same encoder (dimension and identity checked)."""
+    from likewise.tuning import Tuner
+
+    path = ws.artifact_path("head", "head")
+    if path is None:
+        raise InputError(f"workspace {ws.path} has no saved head; run `likewise tune` first")
+    tuner = Tuner.load(path, expected_dim=int(vectors.shape[1]), expected_encoder=encoder)
+    return tuner.transform(vectors)
