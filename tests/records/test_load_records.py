@@ -210,7 +210,7 @@ def test_labels_are_stripped_and_nan_strings_are_missing(tmp_path: Path) -> None
         {"text": "a", "label": " sports "}, {"text": "b", "label": "nan"}, {"text": "c", "label": "None"},
         {"text": "d", "label": float("nan")}, {"text": "e", "label": None}, {"text": "f", "label": True},
     ]), encoding="utf-8")
-    assert load_records(path).labels == ["sports", None, "None", None, None, "True"]
+    assert load_records(path).labels == ["sports", None, None, None, None, "True"]  # "None": likewise.labels
 
 
 def test_json_lines_split_only_at_newlines(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 Delimited files arrive as literal strings, JSON and Parquet as typed values (pandas turns an integer column
 with gaps into floats, so ``1`` may arrive as ``1.0``). These functions make both agree: ``1``, ``1.0`` and
-``"1.0"`` all become the label ``"1"``.
+``"1.0"`` all become the label ``"1"``. Which cells hold no label is defined once, in :mod:`likewise.labels`.
 """
 from __future__ import annotations
 
@@ -14,9 +14,7 @@ import numpy as np
 import pandas as pd
 
 from likewise.errors import InputError
-
-#: label strings that mean "no label": empty, and what ``str(float("nan"))`` writes
-MISSING_LABEL_STRINGS = frozenset({"", "nan", "NaN"})
+from likewise.labels import is_missing_label
 
 _INTEGRAL_FLOAT = re.compile(r"[+-]?\d+\.0+")
 
@@ -57,9 +55,12 @@ def scalar_text(value: Any) -> str:
 
 
 def label_value(value: Any) -> str | None:
-    """The label in a cell, or None when the cell holds no label (None, NaN, ``""``, ``"nan"``)."""
+    """The label in a cell, or None when the cell holds no label (:func:`likewise.labels.is_missing_label`).
+
+    Raises ``TypeError`` for lists and objects (the caller names the record).
+    """
     text = scalar_text(value)
-    return None if text in MISSING_LABEL_STRINGS else text
+    return None if is_missing_label(text) else text
 
 
 def text_value(value: Any) -> str:
@@ -74,13 +75,14 @@ def text_value(value: Any) -> str:
 
 
 def confidence_value(value: Any, where: str, column: str) -> float:
-    """A confidence in [0, 1] from a number or a numeric string (``"0.6220"``); NaN when the cell is empty.
+    """A confidence in [0, 1] from a number or a numeric string (``"0.6220"``); NaN when the cell is empty
+    (any value :func:`likewise.labels.is_missing_label` calls missing: ``""``, ``"null"``, ``"N/A"``...).
 
     ``where`` names the record in the error message ("record 3 (id 'a7')").
     """
     if type(value) is float and 0.0 <= value <= 1.0:  # the common case: a number from JSON or Parquet
         return value
-    if is_missing(value) or (isinstance(value, str) and value.strip() in MISSING_LABEL_STRINGS):
+    if is_missing_label(value):
         return math.nan
     try:
         if _is_sequence(value) or isinstance(value, (bool, np.bool_)):
