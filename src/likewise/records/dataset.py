@@ -17,7 +17,10 @@ class LoadSummary:
     ``conflicts``: records whose manual labels disagree (kept, unlabeled).
     ``empty_texts``: records whose text was empty or missing (dropped).
     ``truncated_texts``: texts longer than the reader's limit, cut (see ``records.MAX_TEXT_CHARS``).
-    ``missing_labels``: records without a label (no label given, or no label column at all), kept.
+    ``missing_labels``: records without a label (no label given, or no label column at all), kept. What counts
+    as "no label" is :func:`likewise.labels.is_missing_label` (None, NaN, "", "None", "null", "N/A", ...).
+    ``skipped_tasks``: refinery tasks that were not read because they cannot give one label per record
+    (extraction tasks, which hold token-level tags), by name.
     Every kept record is in exactly one of: labeled, missing_labels, dropped_by_confidence, conflicts.
     """
 
@@ -39,6 +42,7 @@ class LoadSummary:
     label_column: str | None = None
     id_column: str | None = None
     refinery_task: str | None = None
+    skipped_tasks: list[str] = field(default_factory=list)
     confidence_threshold: float | None = None
     max_text_chars: int | None = None
 

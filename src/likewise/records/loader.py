@@ -14,7 +14,14 @@ from likewise.records.cells import scalar_text, text_value
 from likewise.records.dataset import Dataset, LoadSummary
 from likewise.records.formats import FORMATS, check_format_name, detect_format, sniff_format
 from likewise.records.labels import LabelResult, column_labels, unlabeled
-from likewise.records.refinery import RefineryTask, find_tasks, refinery_labels, select_task
+from likewise.records.refinery import (
+    EXTRACTION,
+    RefineryTask,
+    find_all_tasks,
+    refinery_labels,
+    select_task,
+    task_names,
+)
 from likewise.records.source import read_source
 
 #: default limit on one text's length in characters; the encoder truncates further to its token window
@@ -22,8 +29,9 @@ MAX_TEXT_CHARS = 100_000
 DEFAULT_TEXT_COLUMN = "text"
 DEFAULT_LABEL_COLUMN = "label"
 DEFAULT_ID_COLUMN = "id"
-#: refinery exports number their records in this column; used as ids when there is no "id" column
-REFINERY_ID_COLUMN = "running_id"
+#: id columns of refinery exports, tried in order when there is no "id" column: the record number refinery
+#: adds on upload, then the record's UUID (always in the UI export)
+REFINERY_ID_COLUMNS = ("running_id", "record_id")
 #: generated ids are this prefix + the record's 0-based position in the file
 GENERATED_ID_PREFIX = "row-"
 
@@ -46,7 +54,8 @@ def load_records(
     A ``.json`` file whose columns look like a refinery export is read as one (unless a label or confidence
     column is given). ``text_columns``: joined with a line break (default: ``text``, else the refinery task's
     attribute). ``label_column``: default ``label`` when present, else every record is unlabeled.
-    ``id_column``: default ``id`` when present (``running_id`` for refinery), else ids ``row-<position>``.
+    ``id_column``: default ``id`` when present (for refinery: ``running_id``, then ``record_id``), else ids
+    ``row-<position>``.
     ``confidence_column``: makes labels with a confidence weak; kept only when confidence > threshold.
     ``refinery_task``: the task to read labels from, required when the export has several.
     Texts are stripped; records with an empty text are dropped, texts over ``max_text_chars`` are cut; both
@@ -69,8 +78,9 @@ def load_records(
     frame.columns = [str(c) for c in frame.columns]
 
     task: RefineryTask | None = None
+    skipped: list[str] = []
     if format == "refinery" or (format == "json" and label_column is None and confidence_column is None):
-        tasks = find_tasks(frame)
+        tasks = find_all_tasks(frame)
         if format == "refinery" or tasks:
             if label_column is not None or confidence_column is not None:
                 raise InputError(
@@ -78,6 +88,7 @@ def load_records(
                     "--confidence-column and choose a task with --task, or read the file with --format json"
                 )
             task = select_task(tasks, refinery_task, raw.name)
+            skipped = [n for t, n in zip(tasks, task_names(tasks)) if t.kind == EXTRACTION]
             format = "refinery"
     return dataset_from_frame(
         frame,
@@ -89,6 +100,7 @@ def load_records(
         confidence_column=confidence_column,
         confidence_threshold=confidence_threshold,
         refinery=task,
+        skipped_tasks=skipped,
         max_text_chars=max_text_chars,
     )
 
@@ -175,12 +187,13 @@ def dataset_from_frame(
     confidence_column: str | None = None,
     confidence_threshold: float = 0.7,
     refinery: RefineryTask | None = None,
+    skipped_tasks: Sequence[str] = (),
     max_text_chars: int = MAX_TEXT_CHARS,
 ) -> Dataset:
     """Validate a parsed table and build the :class:`Dataset` and its :class:`LoadSummary`.
 
     The part of :func:`load_records` after parsing; also used for the bundled datasets. ``name`` is how
-    messages refer to the input.
+    messages refer to the input; ``skipped_tasks`` names the refinery tasks left unread (for the summary).
     """
     columns = [str(c) for c in frame.columns]
     if len(frame) == 0:
@@ -191,8 +204,8 @@ def dataset_from_frame(
         id_column = find_column(columns, id_column, "id", name)
     elif DEFAULT_ID_COLUMN in columns:
         id_column = DEFAULT_ID_COLUMN
-    elif refinery is not None and REFINERY_ID_COLUMN in columns:
-        id_column = REFINERY_ID_COLUMN
+    elif refinery is not None:
+        id_column = next((c for c in REFINERY_ID_COLUMNS if c in columns), None)
     ids = _ids(frame, id_column, name) if id_column else [f"{GENERATED_ID_PREFIX}{i}" for i in range(len(frame))]
     where = [f"record {i + 1} (id '{record_id}')" for i, record_id in enumerate(ids)]
 
@@ -248,6 +261,7 @@ def dataset_from_frame(
         label_column=(refinery.key if refinery else label_column),
         id_column=id_column,
         refinery_task=refinery.task if refinery else None,
+        skipped_tasks=list(skipped_tasks),
         confidence_threshold=confidence_threshold if weak_used else None,
         max_text_chars=max_text_chars,
         **result.counts(),

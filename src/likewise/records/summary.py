@@ -51,6 +51,11 @@ def summary_lines(summary: LoadSummary) -> list[str]:
         lines.append(f"Conflicting manual labels: {_plural(s.conflicts, 'record')} (kept, unlabeled)")
     if s.missing_labels and not no_labels:
         lines.append(f"Missing labels: {_plural(s.missing_labels, 'record')} without a label (kept, unlabeled)")
+    if s.skipped_tasks:
+        lines.append(
+            f"Skipped {'task' if len(s.skipped_tasks) == 1 else 'tasks'}: {', '.join(s.skipped_tasks)} "
+            "(extraction: token-level tags, not one label per record)"
+        )
     if s.empty_texts:
         lines.append(f"Dropped: {_plural(s.empty_texts, 'record')} with an empty text")
     if s.truncated_texts:
