@@ -108,5 +108,5 @@ def test_user_vectors_missing_column_and_pickled_npy(tmp_path):
     with pytest.raises(InputError, match="no column 'vector'"):
         UserVectors(tmp_path / "v.parquet")
     np.save(tmp_path / "obj.npy", np.array([{"x": 1}], dtype=object), allow_pickle=True)
-    with pytest.raises(InputError, match="not a plain numeric"):
+    with pytest.raises(InputError, match="not a plain .npy array of numbers"):
         UserVectors(tmp_path / "obj.npy")
