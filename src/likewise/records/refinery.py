@@ -32,7 +32,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -121,11 +121,9 @@ def find_all_tasks(frame: pd.DataFrame) -> list[RefineryTask]:
     ui_export = any(
         _is_ui_spelling(t.confidence_column) for t in candidates if t.kind == CLASSIFICATION and t.confidence_column
     )
+    # a task's own confidence column tells which export it came from; a task without one follows the file
     return [
-        RefineryTask(
-            t.attribute, t.task, t.manual_column, t.weak_column, t.confidence_column, t.kind,
-            joined_manual=not (_is_ui_spelling(t.confidence_column) if t.confidence_column else ui_export),
-        )
+        replace(t, joined_manual=not (_is_ui_spelling(t.confidence_column) if t.confidence_column else ui_export))
         for t in candidates
     ]
 
