@@ -14,8 +14,13 @@ from likewise.report.content import ReportData, seeds
 
 @dataclass
 class Text:
+    """A paragraph. Backticks mark code spans (the report's own commands) unless ``literal``: text that holds
+    user data (record texts, ids, class names) is ``literal``, shown exactly as given, backticks included.
+    Renderers escape both kinds."""
+
     text: str
     note: bool = False  # a side remark (smaller, muted)
+    literal: bool = False
 
 
 @dataclass
@@ -141,7 +146,8 @@ def session_section(r: ReportData) -> Section:
                             [[str(i + 1), _mark(n.hit), f"{n.score:.3f}", n.label or "unlabeled", _short(n.text, 120)]
                              for i, n in enumerate(rows)], f"{which}: {hits} of {len(rows)} in the query's class"))
     blocks: list[Block] = [
-        Text(f"Query ({s.query_role} record {s.query_id}, class {s.query_label or 'unlabeled'}): “{_short(s.query_text, 300)}”"),
+        Text(f"Query ({s.query_role} record {s.query_id}, class {s.query_label or 'unlabeled'}): “{_short(s.query_text, 300)}”",
+             literal=True),
         SideBySide(tables),
         Text("✓ same class as the query, ✗ another class, · unlabeled. \"After\" uses a head trained on the "
              "training records only; the query is a record it never saw.", note=True),
@@ -194,7 +200,7 @@ def maps_section(r: ReportData) -> Section:
     if gain:
         blocks.append(Text(f"The supervised map ({gain['map']}) gains {100 * gain['knn_accuracy']:+.1f} points of "
                            f"held-out kNN accuracy over {gain['baseline']}."))
-    blocks += [Text(n, note=True) for n in m.notes]
+    blocks += [Text(n, note=True, literal=True) for n in m.notes]  # may name a class
     blocks.append(MapView())
     return Section("maps", "2D maps", blocks)
 

@@ -54,7 +54,8 @@ def _inline_code(text: str) -> str:
 
 def _block(block: Block, report: ReportData) -> str:
     if isinstance(block, Text):
-        return f'<p class="note">{_inline_code(block.text)}</p>' if block.note else f"<p>{_inline_code(block.text)}</p>"
+        body = html.escape(block.text) if block.literal else _inline_code(block.text)
+        return f'<p class="note">{body}</p>' if block.note else f"<p>{body}</p>"
     if isinstance(block, Table):
         return _table(block)
     if isinstance(block, SideBySide):

@@ -107,9 +107,25 @@ def map_data(result: MapResult) -> dict[str, Any]:
     }
 
 
+_SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
+                              "\u2029": "\\u2029"})
+
+
 def script_json(data: Any) -> str:
-    """JSON safe inside a ``<script>`` element (no ``</script>``, no raw U+2028)."""
-    return json.dumps(data, ensure_ascii=True, separators=(",", ":")).replace("</", "<\\/")
+    """JSON safe inside a ``<script>`` element: ``<``, ``>``, ``&``, U+2028 and U+2029 written as ``\\uXXXX``
+    escapes, so no text (``</script>``, ``<!--<script>``) can close the element or switch the HTML parser's
+    script state, and the same JSON still parses to the same data.
+
+    >>> print(script_json({"t": "</script><!--"}))
+    {"t":"\\u003c/script\\u003e\\u003c!--"}
+    """
+    return html_safe_json(json.dumps(data, ensure_ascii=True, separators=(",", ":")))
+
+
+def html_safe_json(text: str) -> str:
+    """JSON text with ``<``, ``>``, ``&``, U+2028 and U+2029 as ``\\uXXXX`` escapes (valid JSON: outside
+    strings JSON has none of them), safe to place where HTML could be parsed."""
+    return text.translate(_SCRIPT_SAFE)
 
 
 def map_fragment(result: MapResult, *, element_id: str = "lw-map-data") -> str:
