@@ -106,7 +106,8 @@ def bbc(seeds: list[int], budget: int, umap: bool) -> dict:
 
 def report_workspace(n: int) -> Path:
     """A workspace of n Rotten Tomatoes records with raw vectors, a tuned head and an evaluation."""
-    from likewise.workflows import evaluate_workspace, tune_workspace
+    from likewise.ops.evaluate import evaluate_workspace
+    from likewise.ops.tune import tune_workspace
     from likewise.workspace import Workspace
 
     folder = CACHE / f"see-report-{n}"

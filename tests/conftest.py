@@ -25,6 +25,10 @@ def minilm():
 
 
 @pytest.fixture(autouse=True)
-def _isolated_onnx_cache(tmp_path_factory, monkeypatch):
-    """Exported ONNX graphs go to one per-session folder, never the user's home."""
+def _isolated_caches(tmp_path_factory, monkeypatch):
+    """Exported ONNX graphs and the shared embedding cache go to per-session folders, never the user's home;
+    label authors and lock waits are fixed so tests do not depend on who runs them."""
     monkeypatch.setenv("LIKEWISE_ONNX_CACHE", str(tmp_path_factory.getbasetemp() / "onnx-cache"))
+    monkeypatch.setenv("LIKEWISE_CACHE", str(tmp_path_factory.getbasetemp() / "embedding-cache"))
+    monkeypatch.setenv("LIKEWISE_AUTHOR", "tester")
+    monkeypatch.delenv("LIKEWISE_WAIT", raising=False)

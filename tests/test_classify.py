@@ -9,13 +9,13 @@ import pytest
 from likewise.classify import (
     WeakLabels,
     classify_records,
-    classify_workspace,
     confidence_table,
     export_weak_labels,
     score_classifier,
 )
 from likewise.errors import InputError
 from likewise.evaluation import holdout_split
+from likewise.ops.classify import classify_workspace
 from likewise.records import Dataset, load_records
 
 FAST_TUNER = {"epochs": 3, "k": 5, "patience": 2}
@@ -182,8 +182,8 @@ def topic_dataset(per_class: int = 30, unlabeled: int = 15, seed: int = 0) -> tu
 
 @pytest.fixture
 def tuned_workspace(tmp_path, hashing_encoder):
-    from likewise.embedding import embed_into_workspace
-    from likewise.workflows import tune_workspace
+    from likewise.ops.embed import embed_into_workspace
+    from likewise.ops.tune import tune_workspace
     from likewise.workspace import Workspace
 
     ws = Workspace.open(tmp_path / "ws", create=True)
@@ -197,15 +197,15 @@ def test_classify_workspace_saves_scores_and_exports_weak_labels(tuned_workspace
     result = classify_workspace(tuned_workspace, export=tmp_path / "weak.json", export_format="refinery")
     assert [s.vectors for s in result.classification.scores] == ["raw", "tuned"]
     assert len(result.classification.predicted) == 15 and result.export["predicted"] == 15
-    saved = json.loads((tuned_workspace.path / "classifier.json").read_text(encoding="utf-8"))
+    saved = tuned_workspace.artifact_json("classifier")
     assert saved["unlabeled_records"] == 15 and saved["config"]["split"]["tuned_on_records"] > 0
-    assert tuned_workspace.manifest["artifacts"]["classifier"]["path"] == "classifier.json"
+    assert [r.command for r in tuned_workspace.store.runs()] == ["tune", "classify"]
     back = load_records(tmp_path / "weak.json", confidence_threshold=0.0)
     assert back.summary.manual == 90 and back.summary.weak == 15
 
 
 def test_classify_workspace_without_tuning_scores_raw_only(tmp_path, hashing_encoder):
-    from likewise.embedding import embed_into_workspace
+    from likewise.ops.embed import embed_into_workspace
     from likewise.workspace import Workspace
 
     ws = Workspace.open(tmp_path / "ws", create=True)

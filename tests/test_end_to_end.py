@@ -31,8 +31,8 @@ def test_embed_real_bbc_slice_with_minilm_then_rerun_hits_cache(tmp_path):
     from likewise.workspace import Workspace
 
     w = Workspace.open(ws)
-    vectors = w.load_vectors("raw").vectors
-    labels = np.array(w.load_records().labels)
+    vectors = w.vectors("raw").vectors
+    labels = np.array(w.records().labels)
     assert vectors.shape == (150, 384)
     sims = vectors @ vectors.T
     np.fill_diagonal(sims, -np.inf)

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from likewise.datasets import load_dataset
-from likewise.embedding import embed_into_workspace
+from likewise.ops.embed import embed_into_workspace
 from likewise.encoders import get_encoder
 from likewise.errors import InputError
 from likewise.index import Filter
 from likewise.records import Dataset
-from likewise.search import build_index, compare_session, create_session, export_session, load_session, search
+from likewise.ops.search import build_index, compare_session, create_session, export_session, load_session, search
 from likewise.workspace import Workspace
 
 
@@ -32,7 +32,7 @@ def _workspace(tmp_path, data: Dataset) -> Workspace:
 def test_search_by_id_matches_brute_force(tmp_path, bbc):
     ws = _workspace(tmp_path, bbc)
     build_index(ws)
-    vectors = ws.load_vectors("raw").vectors
+    vectors = ws.vectors("raw").vectors
     q = 7
     scores = vectors @ vectors[q]
     scores[q] = -np.inf
@@ -71,11 +71,11 @@ def test_index_follows_record_changes(tmp_path, bbc):
 def test_corrupt_index_is_rebuilt_by_index_and_refused_by_search(tmp_path, bbc):
     ws = _workspace(tmp_path, bbc)
     build_index(ws)
-    vec_file = next((ws.path / "index" / "raw").glob("vectors-*.safetensors"))
+    vec_file = next(ws.artifact_path("index_raw").glob("vectors-*.safetensors"))
     data = bytearray(vec_file.read_bytes())
     data[-5] ^= 0xFF
     vec_file.write_bytes(bytes(data))
-    with pytest.raises(InputError, match="corrupt"):
+    with pytest.raises(InputError, match="damaged"):
         search(ws, record_id=bbc.ids[0], k=3)
     assert build_index(ws).added == len(bbc)
     assert len(search(ws, record_id=bbc.ids[0], k=3).hits) == 3

@@ -10,11 +10,12 @@ from click.testing import CliRunner
 
 from likewise.cli.main import cli
 from likewise.datasets import load_dataset
-from likewise.embedding import embed_into_workspace
+from likewise.ops.embed import embed_into_workspace
 from likewise.encoders import get_encoder
 from likewise.errors import InputError
-from likewise.search import compare_session, search
-from likewise.workflows import compare_models, evaluate_workspace, export_vectors, transform_vectors, tune_workspace
+from likewise.ops.search import compare_session, search
+from likewise.ops.evaluate import compare_models, evaluate_workspace
+from likewise.ops.tune import export_vectors, transform_vectors, tune_workspace
 from likewise.workspace import Workspace
 
 FAST = {"epochs": 8, "patience": 3, "validation": "holdout"}
@@ -57,11 +58,11 @@ def tuned(tuned_template, tmp_path):
 def test_tune_writes_head_card_and_tuned_vectors_for_every_record(tuned, bbc):
     ws, result = tuned
     assert result.train_records == int(bbc.labeled_mask.sum())
-    folder = ws.path / "head"
+    folder = ws.artifact_path("head")
     assert {p.name for p in folder.iterdir()} >= {"head.safetensors", "head.json", "tuner.json", "MODEL_CARD.md"}
     card = (folder / "MODEL_CARD.md").read_text()
     assert "Trained on" in card and "business" in card
-    tuned = ws.load_vectors("tuned")
+    tuned = ws.vectors("tuned")
     assert tuned.ids == bbc.ids and tuned.vectors.shape == (len(bbc), 256)
     np.testing.assert_allclose(np.linalg.norm(tuned.vectors, axis=1), 1, atol=1e-4)
     if not result.kept_identity:
@@ -73,15 +74,17 @@ def test_tune_writes_head_card_and_tuned_vectors_for_every_record(tuned, bbc):
 
 def test_failed_retune_keeps_previous_head(tuned):
     ws, _ = tuned
-    before = (ws.path / "head" / "head.safetensors").read_bytes()
+    before = (ws.artifact_path("head") / "head.safetensors").read_bytes()
     with pytest.raises(InputError):
         tune_workspace(ws, tuner_options={**FAST, "loss": "no_such_loss"})
-    assert (ws.path / "head" / "head.safetensors").read_bytes() == before
+    again = Workspace.open(ws.path)
+    assert (again.artifact_path("head") / "head.safetensors").read_bytes() == before
+    assert again.check() == [] and [r.command for r in again.store.runs()] == ["tune"]
 
 
 def test_transform_exports_round_trip(tuned, bbc, tmp_path):
     ws, _ = tuned
-    tuned = ws.load_vectors("tuned")
+    tuned = ws.vectors("tuned")
     export_vectors(ws, tmp_path / "v.parquet")
     frame = pd.read_parquet(tmp_path / "v.parquet")
     assert frame["id"].tolist() == bbc.ids
@@ -132,7 +135,8 @@ def test_evaluate_scores_only_held_out_records(ws, bbc):
     assert summary[("raw", "25")]["top_k"]["mean"] == pytest.approx(summary[("raw", "all")]["top_k"]["mean"])
     # LDA learns from the training labels: above the raw hashing vectors on held-out records
     assert summary[("lda", "all")]["top_k"]["mean"] > summary[("raw", "all")]["top_k"]["mean"]
-    assert (ws.path / "evaluation.json").exists()
+    assert ws.artifact_json("evaluation")["summary"] == result.summary()
+    assert [r.command for r in ws.store.runs()] == ["evaluate"]
 
 
 def test_compare_models_ranks_and_reads_user_vectors(ws, bbc, tmp_path):
@@ -181,9 +185,10 @@ def test_train_encoder_end_to_end_on_a_small_real_workspace(tmp_path):
     ws = Workspace.open(tmp_path / "ws", create=True)
     embed_into_workspace(ws, small, get_encoder("default"), source={"path": "rt"})
     result = tune_workspace(ws, train_encoder=True, encoder_options={"epochs": 1, "batch_size": 16, "k": 5, "device": "cpu"})
-    assert result.kind == "encoder" and (ws.path / "tuned-encoder" / "model.safetensors").exists()
-    assert (ws.path / "tuned-encoder" / "MODEL_CARD.md").exists()
-    tuned = ws.load_vectors("tuned")
+    folder = ws.artifact_path("tuned_encoder")
+    assert result.kind == "encoder" and (folder / "model.safetensors").exists()
+    assert (folder / "MODEL_CARD.md").exists()
+    tuned = ws.vectors("tuned")
     assert tuned.ids == small.ids and tuned.vectors.shape == (len(small), 384)
     hits = search(ws, text="a gorgeous, moving film", k=3).hits
     assert len(hits) == 3 and search(ws, text="x", k=1).kind == "tuned"
@@ -192,10 +197,10 @@ def test_train_encoder_end_to_end_on_a_small_real_workspace(tmp_path):
 def test_tuned_vectors_go_stale_only_when_raw_vectors_change(tuned, bbc):
     ws, _ = tuned
     embed_into_workspace(ws, bbc, get_encoder("hashing"), source={"path": "bbc"})  # same records again
-    assert not Workspace.open(ws.path).manifest["vectors"]["tuned"].get("stale")
+    assert Workspace.open(ws.path).stale_reason("tuned") is None
     edited = bbc.subset(np.arange(len(bbc)))
     edited.texts[3] = edited.texts[3] + " edited"  # same count, one text changed
     embed_into_workspace(ws, edited, get_encoder("hashing"), source={"path": "bbc"})
-    assert Workspace.open(ws.path).manifest["vectors"]["tuned"]["stale"] is True
+    assert "records or the encoder changed" in Workspace.open(ws.path).stale_reason("tuned")
     with pytest.raises(InputError, match="stale"):
         export_vectors(Workspace.open(ws.path), ws.path / "t.parquet")

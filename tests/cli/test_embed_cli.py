@@ -45,7 +45,7 @@ def test_embed_then_info_json(tmp_path, reviews):
                            "-w", str(ws), "--json").stdout)
     assert again["embedding"]["cache_hits"] == 12 and again["embedding"]["encoded"] == 0
     info = json.loads(run("info", "-w", str(ws), "--json").stdout)
-    assert info["records"]["classes"] == {"fresh": 5, "rotten": 6}
+    assert info["labels"]["classes"] == {"fresh": 5, "rotten": 6}
     assert info["vectors"]["raw"]["count"] == 12
 
 

@@ -30,9 +30,10 @@ def topic_dataset(per_class: int = 40, unlabeled: int = 20, seed: int = 0) -> Da
 
 
 def make_workspace(path, *, tune: bool = True, evaluate: bool = True, data: Dataset | None = None):
-    from likewise.embedding import embed_into_workspace
+    from likewise.ops.embed import embed_into_workspace
     from likewise.encoders import HashingEncoder
-    from likewise.workflows import evaluate_workspace, tune_workspace
+    from likewise.ops.evaluate import evaluate_workspace
+    from likewise.ops.tune import tune_workspace
     from likewise.workspace import Workspace
 
     ws = Workspace.open(path, create=True)

@@ -9,6 +9,7 @@ from report_fixtures import make_workspace
 
 from likewise.errors import InputError
 from likewise.report import ReportOptions, build_report, gather
+from likewise.workspace import Workspace
 
 SECTION_IDS = ["data", "models", "evaluation", "session", "classifier", "maps", "configuration"]
 
@@ -57,7 +58,7 @@ def test_report_writes_one_self_contained_html_and_a_markdown_twin(built_report)
     for path in linked:
         assert (md.parent / path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not [p for p in html.parent.rglob("*") if p.name.endswith(".tmp")]
-    assert ws.manifest["artifacts"]["report"]["html"] == str(html)
+    assert Workspace.open(ws.path).artifact("report")["html"] == str(html)
 
 
 def test_report_numbers_agree_with_their_sources(built_report):
@@ -77,8 +78,8 @@ def test_session_example_is_a_held_out_query_with_exact_neighbours(ready_workspa
     report = gather(ready_workspace, ReportOptions(seed=3))
     s = report.session
     assert s.query_role == "held-out" and len(s.before) == len(s.after) == 10
-    data = ready_workspace.load_records()
-    raw = ready_workspace.load_vectors("raw").vectors
+    data = ready_workspace.records()
+    raw = ready_workspace.vectors("raw").vectors
     q = data.ids.index(s.query_id)
     scores = raw @ raw[q]
     scores[q] = -np.inf

@@ -88,7 +88,7 @@ def test_report_renders_in_chromium(browser, built_report):
 
 
 def test_map_page_renders_in_chromium(browser, workspace_copy):
-    from likewise.maps import map_workspace
+    from likewise.ops.maps import map_workspace
 
     result, written = map_workspace(workspace_copy, projections=["pca"], supervised="head2d")
     page, errors, requests = _open(browser, Path(written["html"]))

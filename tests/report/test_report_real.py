@@ -9,12 +9,12 @@ import pytest
 
 @pytest.mark.slow
 def test_report_on_bbc_news_with_minilm(tmp_path, minilm):
-    from likewise.classify import classify_workspace
+    from likewise.ops.classify import classify_workspace
     from likewise.datasets import load_dataset
-    from likewise.embedding import embed_into_workspace
+    from likewise.ops.embed import embed_into_workspace
     from likewise.records import load_records
     from likewise.report import build_report
-    from likewise.workflows import tune_workspace
+    from likewise.ops.tune import tune_workspace
     from likewise.workspace import Workspace
 
     full = load_dataset("bbc_news")

@@ -91,7 +91,7 @@ def _updated_index(ws: Workspace, kind: str, ids, vectors, payloads, encoder) ->
         if o is None:
             counts["added"] += 1
             change.append(r)
-        elif old_payloads[o] != payloads[r] or not np.array_equal(old_vectors[o], vectors[r]):
+        elif old_payloads[o] != payloads[r] or not np.allclose(old_vectors[o], vectors[r], atol=1e-6):
             counts["updated"] += 1
             change.append(r)
         else:

@@ -206,7 +206,11 @@ def export_vectors(ws: Workspace, out: str | Path, *, kind: str = "tuned", fmt: 
     data = ws.records()
     labels = dict(zip(data.ids, data.labels))
     if fmt == "npy":
-        atomic_write(out, lambda tmp: np.save(tmp, vec.vectors, allow_pickle=False), create_folder=False)
+        def write_npy(tmp: str) -> None:
+            with open(tmp, "wb") as f:  # a file object: np.save would append ".npy" to a bare name
+                np.save(f, vec.vectors, allow_pickle=False)
+
+        atomic_write(out, write_npy, create_folder=False)
         atomic_write_text(out.with_name(out.stem + ".ids.json"), json.dumps(vec.ids), create_folder=False)
     elif fmt == "parquet":
         import pyarrow as pa

@@ -22,7 +22,7 @@ how many labels there are:
   is the fewest whose mean score is within one standard error of the best (:func:`one_standard_error_epoch`);
   a final head then takes that many optimiser steps on *all* labeled records. The validation numbers
   reported are the splits' means. Measured against a fixed schedule and other scorings in
-  bench/results_tuning.md.
+  bench/RESULTS.md ("Choosing epochs with few labels").
 
 The head is kept only if it beats the identity on validation by more than ``min_gain``; otherwise the
 result says so (``kept_identity`` and ``message``) and holds an identity head, unless ``force=True``.

@@ -36,14 +36,14 @@ TUNER_FORMAT_VERSION = 1
 MIN_PER_CLASS = 2
 
 DEFAULT_HEAD_OPTIONS: dict[str, dict[str, Any]] = {"linear": {"init": "centroids", "init_scale": 3.0}}
-"""Options a head gets when the Tuner is given ``head_options=None`` (measured in bench/results_tuning.md:
-starting the linear head from the class-centroid amplification makes results flatter across epochs, so a
-noisy choice of epochs costs less). Pass ``head_options={}`` for the head's own defaults."""
+"""Options a head gets when the Tuner is given ``head_options=None`` (measured in bench/RESULTS.md, "How it was
+chosen": starting the linear head from the class-centroid amplification makes results flatter across
+epochs, so a noisy choice of epochs costs less). Pass ``head_options={}`` for the head's own defaults."""
 
 DEFAULT_LOSS_PARAMS: dict[str, dict[str, Any]] = {"supcon": {"temperature": 0.3}}
 """Hyper-parameters a loss gets when the Tuner is given ``loss_params=None`` (supcon's temperature: 0.3
-beat 0.1 and 0.2 on held-out BBC News and Rotten Tomatoes, bench/results_tuning.md). Pass ``loss_params={}``
-for the loss's own defaults."""
+beat 0.1 and 0.2 on held-out BBC News and Rotten Tomatoes, bench/RESULTS.md). Pass ``loss_params={}`` for
+the loss's own defaults."""
 
 REFERENCE_RECIPE: dict[str, Any] = {
     "head": "skip",
@@ -58,7 +58,7 @@ REFERENCE_RECIPE: dict[str, Any] = {
 }
 """The reference recipe as Tuner keyword arguments: skip head (gate -4), batch-hard triplet on cosine
 distance with margin 0.5, Adam at 1e-3 (AdamW with no weight decay is Adam), batch 128, class labels as
-groups, early stopping. The baseline likewise's default must beat (bench/results_tuning.md)."""
+groups, early stopping. The baseline likewise's default must beat (bench/RESULTS.md, "Tuning quality")."""
 
 
 class TunerNotFittedError(NotFittedError, SklearnNotFittedError):

@@ -238,9 +238,13 @@ class Workspace:
 
     def put_records(self, dataset: Dataset, *, source: dict[str, Any]) -> None:
         """Store the records snapshot (ids and texts; labels go to the label store)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
         self._require_lock()
-        frame = dataset.to_frame()[["id", "text"]]
-        ref = self.objects.put(lambda tmp: frame.to_parquet(tmp, index=False), "parquet")
+        # an explicit schema: the same records always make the same bytes (so the same object)
+        table = pa.table({"id": pa.array(list(dataset.ids), pa.string()), "text": pa.array(list(dataset.texts), pa.string())})
+        ref = self.objects.put(lambda tmp: pq.write_table(table, tmp), "parquet")
         self._manifest["records"] = {"ref": ref, "count": len(dataset), "source": source,
                                      "summary": dataset.summary.to_dict(), "written": now_iso()}
 
