@@ -9,6 +9,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
+def pytest_configure(config):
+    """Before any fixture (module-scoped ones included): the shared embedding cache is a per-run folder,
+    never the user's."""
+    import tempfile
+
+    os.environ["LIKEWISE_CACHE"] = tempfile.mkdtemp(prefix="likewise-test-cache-")
+
+
 @pytest.fixture
 def hashing_encoder():
     from likewise.encoders import HashingEncoder
@@ -26,9 +34,8 @@ def minilm():
 
 @pytest.fixture(autouse=True)
 def _isolated_caches(tmp_path_factory, monkeypatch):
-    """Exported ONNX graphs and the shared embedding cache go to per-session folders, never the user's home;
+    """Exported ONNX graphs go to a per-session folder, never the user's home;
     label authors and lock waits are fixed so tests do not depend on who runs them."""
     monkeypatch.setenv("LIKEWISE_ONNX_CACHE", str(tmp_path_factory.getbasetemp() / "onnx-cache"))
-    monkeypatch.setenv("LIKEWISE_CACHE", str(tmp_path_factory.getbasetemp() / "embedding-cache"))
     monkeypatch.setenv("LIKEWISE_AUTHOR", "tester")
     monkeypatch.delenv("LIKEWISE_WAIT", raising=False)

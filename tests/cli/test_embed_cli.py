@@ -31,7 +31,15 @@ def reviews(tmp_path):
 
 
 def _snapshot(folder):
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    """Every file's bytes, and the label store's events (SQLite's own files change when it is only read)."""
+    import sqlite3
+
+    files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*")
+             if p.is_file() and not p.name.startswith("labels.sqlite")}
+    if (folder / "labels.sqlite").exists():
+        with sqlite3.connect(folder / "labels.sqlite") as conn:
+            files["events"] = conn.execute("SELECT * FROM events ORDER BY seq").fetchall()
+    return files
 
 
 def test_embed_then_info_json(tmp_path, reviews):

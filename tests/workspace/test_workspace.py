@@ -25,9 +25,9 @@ def _dataset(n: int = 30) -> Dataset:
 
 
 def _embedded(tmp_path, encoder, n: int = 30) -> Workspace:
-    ws = Workspace.open(tmp_path / "ws", create=True)
+    ws = Workspace.open(tmp_path / "ws", create=True, cache=tmp_path / "cache")
     embed_into_workspace(ws, _dataset(n), encoder, source={"path": "x.csv"})
-    return Workspace.open(tmp_path / "ws")
+    return Workspace.open(tmp_path / "ws", cache=tmp_path / "cache")
 
 
 def test_open_missing_workspace_says_how_to_create(tmp_path):
@@ -60,7 +60,7 @@ def test_reembedding_the_same_file_adds_no_label_events_and_no_objects(tmp_path,
     ws = _embedded(tmp_path, hashing_encoder)
     events, objects = ws.store.last_seq(), sorted(p.name for p in (ws.path / "objects").iterdir())
     result = embed_into_workspace(ws, _dataset(), hashing_encoder, source={"path": "x.csv"})
-    assert result.labels == {"written": 0, "skipped": 60, "last_seq": None}
+    assert result.labels == {"written": 0, "unchanged": 60}
     assert ws.store.last_seq() == events and sorted(p.name for p in (ws.path / "objects").iterdir()) == objects
     assert result.stats.cache_hits == 30 and result.stats.encoded == 0
 
@@ -147,7 +147,7 @@ def test_a_flipped_byte_in_a_cache_shard_is_re_encoded(tmp_path, hashing_encoder
     good = ws.vectors("raw").vectors.copy()
     shard = next(ws.cache.folder.rglob("shard-*.safetensors"))
     _flip(shard, at=-9)  # inside the vectors
-    again = Workspace.open(tmp_path / "ws")
+    again = Workspace.open(tmp_path / "ws", cache=tmp_path / "cache")
     result = embed_into_workspace(again, _dataset(), hashing_encoder, source={"path": "x.csv"})
     assert result.stats.ignored_cache_shards == 1 and result.stats.encoded == 30
     np.testing.assert_array_equal(again.vectors("raw").vectors, good)
@@ -155,7 +155,7 @@ def test_a_flipped_byte_in_a_cache_shard_is_re_encoded(tmp_path, hashing_encoder
 
 def test_a_second_workspace_on_the_same_texts_encodes_nothing(tmp_path, hashing_encoder):
     _embedded(tmp_path, hashing_encoder)
-    other = Workspace.open(tmp_path / "second", create=True)
+    other = Workspace.open(tmp_path / "second", create=True, cache=tmp_path / "cache")
     result = embed_into_workspace(other, _dataset(), hashing_encoder, source={"path": "x.csv"})
     assert result.stats.encoded == 0 and result.stats.cache_hits == 30
 

@@ -88,7 +88,7 @@ def embed_command(data: str, text_columns: tuple[str, ...], label_column: str | 
     if s.ignored_cache_shards:
         note(f"{s.ignored_cache_shards} unreadable cache shard(s) were ignored and re-encoded.")
     written = result.labels["written"]
-    note(f"Labels: {written:,} new label event(s), {result.labels['skipped']:,} unchanged "
+    note(f"Labels: {written:,} new label event(s), {result.labels['unchanged']:,} unchanged "
          "(see `likewise labels`).", quiet=quiet)
     note(f"Stored in {result.workspace} (encoder {s.encoder}).", quiet=quiet)
 

@@ -38,14 +38,17 @@ def embed_into_workspace(
     the file's labels become label events (``imported`` for a person's label, ``weak`` with its confidence).
 
     Nothing but cache shards is written until every vector exists (and the writer lock is taken only then),
-    so an interrupted first run resumes from the cache. Then the label events are written (re-loading the same file adds none) and the records and
-    vectors switched in with the manifest. Tuned vectors made from other raw vectors become stale.
+    so an interrupted first run resumes from the cache. The records, the vectors and the file's label
+    changes (re-loading the same file has none) are switched in with the manifest together; the label
+    events are then applied to the label store exactly once (see :meth:`Workspace.apply_label_import`).
+    Tuned vectors made from other raw vectors become stale.
     """
-    from likewise.ops.labels import import_dataset_labels
+    from likewise.ops.labels import dataset_label_changes
 
     vectors, stats = embed_records(encoder, dataset.ids, dataset.texts, workspace.cache, progress=progress)
     with workspace.writing("embed"):
-        labels = import_dataset_labels(workspace, dataset, author=f"embed:{source.get('path') or '?'}")
+        changes = dataset_label_changes(workspace, dataset)
+        workspace.stage_label_import(changes, author=f"embed:{source.get('path') or '?'}")
         workspace.put_records(dataset, source=source)
         workspace.put_vectors("raw", vectors, encoder=encoder.identity)
         if threshold is not None:
@@ -54,4 +57,6 @@ def embed_into_workspace(
             workspace.set_threshold(dataset.summary.confidence_threshold)
         workspace.set_encoder({"identity": encoder.identity, "dim": encoder.dim, "max_tokens": encoder.max_tokens,
                                "runtime": type(encoder).__name__, "spec": encoder.spec})
-    return WorkspaceEmbedResult(str(workspace.path), dataset.summary.to_dict(), stats, encoder.dim, labels.to_dict())
+    written = workspace.apply_label_import()
+    labels = {"written": written, "unchanged": 2 * len(dataset) - len(changes)}
+    return WorkspaceEmbedResult(str(workspace.path), dataset.summary.to_dict(), stats, encoder.dim, labels)

@@ -21,9 +21,10 @@ LABEL_FILE_FORMATS = ("csv", "tsv", "jsonl", "json", "parquet", "refinery")
 EXPORT_FORMATS = ("csv", "jsonl", "refinery")
 
 
-def import_dataset_labels(ws: Workspace, dataset: Dataset, *, author: str) -> WriteResult:
-    """The labels a loaded file carries, as events: a person's label as ``imported``, a weak label as ``weak``
-    with its confidence. Re-importing the same file adds nothing; a label the file no longer has is removed."""
+def dataset_label_changes(ws: Workspace, dataset: Dataset) -> list[LabelInput]:
+    """The label events a loaded file asks for: a person's label as ``imported``, a weak label as ``weak``
+    with its confidence, a removal where the file no longer has a label it had. Only what changes the
+    label store: re-importing the same file asks for nothing."""
     items = []
     for rid, label, source, confidence in zip(dataset.ids, dataset.labels, dataset.label_sources, dataset.confidences):
         conf = None if confidence is None or math.isnan(float(confidence)) else float(confidence)
@@ -33,7 +34,7 @@ def import_dataset_labels(ws: Workspace, dataset: Dataset, *, author: str) -> Wr
             items += [LabelInput(rid, label, "weak", conf), LabelInput(rid, None, "imported")]
         else:
             items += [LabelInput(rid, label, "imported"), LabelInput(rid, None, "weak")]
-    return ws.store.add(items, author=author, skip_unchanged=True)
+    return ws.store.changes(items)
 
 
 def _known_ids(ws: Workspace, ids: list[str]) -> None:
@@ -143,8 +144,9 @@ def import_label_file(ws: Workspace, path: str | Path, *, author: str | None = N
     _known_ids(ws, [r[0] for r in parsed.rows])
     items = [LabelInput(rid, lab, "weak" if conf is not None and source != "manual" else source,
                         conf if source != "manual" else None) for rid, lab, conf in parsed.rows]
-    result = ws.store.add(items, author=author, skip_unchanged=True)
-    return ImportResult(parsed.path, parsed.format, len(parsed.rows), result.written, result.skipped, source)
+    changed = ws.store.changes(items)
+    result = ws.store.add(changed, author=author)
+    return ImportResult(parsed.path, parsed.format, len(parsed.rows), result.written, len(items) - len(changed), source)
 
 
 def undo_labels(ws: Workspace, n: int = 1, *, author: str | None = None) -> list[dict[str, Any]]:

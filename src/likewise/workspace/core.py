@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from likewise.atomic import atomic_write_text
 from likewise.cache import EmbeddingCache, default_cache_dir
 from likewise.errors import InputError
 from likewise.records.dataset import Dataset, LoadSummary
-from likewise.workspace.labelstore import STORE_FILE, LabelState, LabelStore
+from likewise.workspace.labelstore import STORE_FILE, LabelInput, LabelState, LabelStore
 from likewise.workspace.lock import WorkspaceBusyError, WriterLock
 from likewise.workspace.objects import CorruptObjectError, ObjectStore, Ref
 
@@ -229,7 +230,39 @@ class Workspace:
 
     def labels(self) -> LabelState:
         """Every record's current label (the label store's one rule at the workspace's threshold)."""
+        self.apply_label_import()
         return self.store.state(threshold=self.threshold)
+
+    def stage_label_import(self, items: list[LabelInput], *, author: str) -> None:
+        """Make label events part of this write: they are stored as an object the manifest names and go into
+        the label store once the manifest is switched in (by :meth:`apply_label_import`, which every reader
+        of labels calls first). So the records and the labels a file brings appear together or not at all,
+        ``kill -9`` included."""
+        self._require_lock()
+        self._manifest.setdefault("labels", {}).pop("import", None)
+        if not items:
+            return
+        rows = [[i.record_id, i.label, i.source, i.confidence] for i in items]
+        ref = self.put_json({"author": author, "rows": rows}, "labels.json")
+        self._manifest["labels"]["import"] = {"ref": ref, "id": ref["sha256"][:16] + uuid.uuid4().hex[:8],
+                                              "count": len(rows)}
+
+    def apply_label_import(self) -> int:
+        """Write the label events the current manifest's last import staged, once (idempotency keys and a
+        marker in the store make a second call, or a second process, a no-op). Returns the events written."""
+        entry = self._manifest.get("labels", {}).get("import")
+        if not entry:
+            return 0
+        marker = f"import:{entry['id']}"
+        if self.store.get_meta(marker):
+            return 0
+        path = self.objects.verify(entry["ref"], "staged labels")
+        body = json.loads(path.read_text(encoding="utf-8"))
+        items = [LabelInput(rid, label, source, confidence, f"{entry['id']}:{n}")
+                 for n, (rid, label, source, confidence) in enumerate(body["rows"])]
+        result = self.store.add(items, author=body["author"])
+        self.store.set_meta(marker, now_iso())
+        return result.written
 
     # -- records ---------------------------------------------------------------------------------------------
     def records_info(self) -> dict[str, Any] | None:
@@ -318,11 +351,11 @@ class Workspace:
         if kind not in VECTOR_KINDS:
             raise ValueError(f"unknown vector kind {kind!r}")
         ids = self.record_ids()
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32) + np.float32(0)  # -0.0 -> 0.0: one content, one hash
         if vectors.ndim != 2 or vectors.shape[0] != len(ids):
             raise ValueError(f"{kind} vectors have shape {vectors.shape}, the workspace holds {len(ids)} records")
-        ref = self.objects.put(lambda tmp: save_file({"vectors": vectors}, tmp, metadata={"encoder": encoder, "kind": kind}),
-                               "safetensors")
+        # no metadata in the file (safetensors orders it differently per process): same vectors, same bytes
+        ref = self.objects.put(lambda tmp: save_file({"vectors": vectors}, tmp), "safetensors")
         ids_ref = self.objects.put(lambda tmp: Path(tmp).write_text(json.dumps(ids), encoding="utf-8"), "json")
         self._manifest.setdefault("vectors", {})[kind] = {
             "ref": ref, "ids_ref": ids_ref, "count": len(ids), "dim": int(vectors.shape[1]), "encoder": encoder,

@@ -36,7 +36,6 @@ import json
 import math
 import os
 import sqlite3
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -326,18 +325,42 @@ class LabelStore:
         conn.execute("COMMIT")
 
     # -- writes ----------------------------------------------------------------------------------------------
+    def changes(self, labels: Sequence[LabelInput]) -> list[LabelInput]:
+        """The labels that would change something: those that do not repeat the record's latest event of the
+        same source, and no removal where that source never labeled the record (re-importing the same file
+        changes nothing)."""
+        latest: dict[tuple[str, str], tuple[str, str | None, float | None]] = {}
+        for kind, rid, label, source, confidence in self._connect().execute(
+            "SELECT kind, record_id, label, source, confidence FROM events WHERE seq IN ("
+            "SELECT MAX(seq) FROM events WHERE kind IN ('label', 'remove') AND seq NOT IN "
+            "(SELECT target FROM events WHERE kind = 'undo') GROUP BY record_id, source)"
+        ):
+            latest[(rid, source)] = (kind, label, confidence)
+        out = []
+        for item in labels:
+            kind = "label" if item.label is not None else "remove"
+            before = latest.get((str(item.record_id), item.source))
+            if before is None:
+                if kind == "label":
+                    out.append(item)
+                continue
+            confidence = None if item.confidence is None else round(float(item.confidence), 6)
+            same_confidence = (before[2] is None and confidence is None) or (
+                before[2] is not None and confidence is not None and abs(before[2] - confidence) < 1e-6)
+            if not (before[0] == kind and before[1] == item.label and same_confidence) and not (
+                    kind == "remove" and before[0] == "remove"):
+                out.append(item)
+        return out
+
     def add(
         self,
         labels: Sequence[LabelInput],
         *,
         author: str | None = None,
         session: str | None = None,
-        skip_unchanged: bool = False,
     ) -> WriteResult:
-        """Append label (or removal) events in one transaction: all are written or none.
-
-        ``skip_unchanged`` drops an event that would repeat the record's latest event of the same source
-        (re-importing the same file adds nothing)."""
+        """Append label (or removal) events in one transaction: all are written or none. An event whose
+        idempotency ``key`` was written before is skipped (a retried request changes nothing)."""
         author = author or default_author()
         for item in labels:
             if item.source not in SOURCES:
@@ -347,29 +370,12 @@ class LabelStore:
         result = WriteResult()
         stamp = now_iso()
         with self._transaction() as conn:
-            latest: dict[tuple[str, str], tuple[str, str | None, float | None]] = {}
-            if skip_unchanged:
-                for kind, rid, label, source, confidence in conn.execute(
-                    "SELECT kind, record_id, label, source, confidence FROM events WHERE seq IN ("
-                    "SELECT MAX(seq) FROM events WHERE kind IN ('label', 'remove') AND seq NOT IN "
-                    "(SELECT target FROM events WHERE kind = 'undo') GROUP BY record_id, source)"
-                ):
-                    latest[(rid, source)] = (kind, label, confidence)
             for item in labels:
-                kind = "label" if item.label is not None else "remove"
-                if skip_unchanged:
-                    before = latest.get((str(item.record_id), item.source))
-                    confidence = None if item.confidence is None else round(float(item.confidence), 6)
-                    same = before is not None and before[0] == kind and before[1] == item.label and (
-                        (before[2] is None and confidence is None)
-                        or (before[2] is not None and confidence is not None and abs(before[2] - confidence) < 1e-6))
-                    if same or (before is None and kind == "remove"):
-                        result.skipped += 1
-                        continue
                 cur = conn.execute(
                     "INSERT OR IGNORE INTO events (kind, record_id, label, source, confidence, author, session, key, time)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (kind, str(item.record_id), None if item.label is None else str(item.label), item.source,
+                    ("label" if item.label is not None else "remove", str(item.record_id),
+                     None if item.label is None else str(item.label), item.source,
                      None if item.confidence is None else round(float(item.confidence), 6), author, session,
                      item.key, stamp),
                 )
@@ -516,5 +522,3 @@ def _json(value: Any) -> str:
     return json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v), sort_keys=True)
 
 
-def elapsed(start: float) -> float:
-    return time.perf_counter() - start
