@@ -13,6 +13,9 @@ in 2D, Euclidean, itself excluded; :func:`likewise.metrics.knn_accuracy`) and ``
 Euclidean in 2D, on at most 5,000 of them). The "tuned" vectors of a map come from a head trained on the
 training records only, for the same reason. Large datasets are shown as a random sample of ``max_points``
 records (default 20,000), stated in the result; nothing is fitted on more than that.
+
+This module computes on arrays only; drawing the maps (PNG, the interactive page) is in
+:mod:`likewise.report.figures` and :mod:`likewise.report.mapview`.
 """
 from __future__ import annotations
 
@@ -360,13 +363,3 @@ def make_maps(
         labels=label_list, roles=roles.tolist(), classes=classes, panels=panels,
         total_records=n, max_points=max_points, chance=chance_knn(test_labels), notes=notes, config=config,
     )
-
-
-# -- drawing: in likewise.report.figures --------------------------------------------------------------------------
-def maps_png(result: MapResult, **options: Any) -> bytes:
-    """:func:`likewise.report.figures.maps_png`, where drawing lives; this forwarder stays only while
-    :func:`map_workspace` and ``likewise.report.content`` still call it from here (imported on call, so
-    importing this module never imports the report)."""
-    from likewise.report.figures import maps_png as draw
-
-    return draw(result, **options)
