@@ -13,8 +13,8 @@ Protocol (the split is the one ``likewise evaluate`` uses, :func:`likewise.evalu
 3. **No leak through the head.** The workspace's tuned vectors come from a head trained on *every* label,
    test records included, so scoring them on the test records would flatter them. For the held-out score
    the tuned vectors are recomputed by a head trained on the training records only (``Tuner`` with the
-   workspace head's configuration; see :func:`likewise.evaluation.make_heldout`). For an encoder fine-tune the held-out "tuned"
-   score is that of such a head on the raw vectors, a stand-in for the encoder.
+   workspace head's configuration; see :func:`likewise.evaluation.make_heldout`). For an encoder fine-tune
+   the held-out "tuned" score is that of such a head on the raw vectors, a stand-in for the encoder.
 4. Weak labels: a classifier fitted on *all* labeled records predicts a label and a confidence (its top
    probability) for every unlabeled record. It uses the vectors that scored better on held-out records
    (``predict_with="auto"``), or those asked for.

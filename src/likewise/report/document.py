@@ -146,8 +146,8 @@ def session_section(r: ReportData) -> Section:
                             [[str(i + 1), _mark(n.hit), f"{n.score:.3f}", n.label or "unlabeled", _short(n.text, 120)]
                              for i, n in enumerate(rows)], f"{which}: {hits} of {len(rows)} in the query's class"))
     blocks: list[Block] = [
-        Text(f"Query ({s.query_role} record {s.query_id}, class {s.query_label or 'unlabeled'}): “{_short(s.query_text, 300)}”",
-             literal=True),
+        Text(f"Query ({s.query_role} record {s.query_id}, class {s.query_label or 'unlabeled'}): "
+             f"“{_short(s.query_text, 300)}”", literal=True),
         SideBySide(tables),
         Text("✓ same class as the query, ✗ another class, · unlabeled. \"After\" uses a head trained on the "
              "training records only; the query is a record it never saw.", note=True),
