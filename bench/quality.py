@@ -45,7 +45,8 @@ def encoder_rows(name: str, texts: list[str], labels: list, budgets, seeds, k: i
     import tempfile
 
     from likewise.encoders import SentenceTransformerEncoder
-    from likewise.evaluation import holdout_split, labeled_arrays, logistic_accuracy, sample_budget
+    from likewise.evaluation import holdout_split, logistic_accuracy, sample_budget
+    from likewise.labels import labeled_arrays
     from likewise.metrics import evaluate
     from likewise.tuning.encoder_finetune import finetune_encoder
 

@@ -7,7 +7,7 @@ Data: clustered unit vectors (``--clusters`` centres with Gaussian spread, like 
 topical corpus); queries are fresh points from the same distribution. HNSW recall@k is measured against
 :class:`ExactIndex` on ``--queries`` queries (tie-aware, as in ``HNSWIndex.measure_recall``). Milvus runs on
 Milvus Lite (a temporary .db file) and, when ``LIKEWISE_MILVUS_URI`` is set, on that server, with a FLAT
-index (exact). Prints one JSON line per measurement; bench/results_backends.md records a run.
+index (exact). Prints one JSON line per measurement; bench/RESULTS.md ("Search backends") records a run.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Classifier, 2D maps and report on real data: the numbers behind bench/results_see.md.
+"""Classifier, 2D maps and report on real data: the numbers behind bench/RESULTS.md ("See and share").
 
     python bench/see.py [--seeds 0,1,2] [--budget 100] [--report-records 10000] [--skip-umap]
 
@@ -56,7 +56,8 @@ def mean_range(values: list[float]) -> str:
 
 
 def bbc(seeds: list[int], budget: int, umap: bool) -> dict:
-    from likewise.classify import classify_records, make_heldout
+    from likewise.classify import classify_records
+    from likewise.evaluation import make_heldout
     from likewise.maps import make_maps
     from likewise.metrics import evaluate
 
@@ -106,6 +107,7 @@ def bbc(seeds: list[int], budget: int, umap: bool) -> dict:
 
 def report_workspace(n: int) -> Path:
     """A workspace of n Rotten Tomatoes records with raw vectors, a tuned head and an evaluation."""
+    from likewise.ops.embed import embed_into_workspace
     from likewise.ops.evaluate import evaluate_workspace
     from likewise.ops.tune import tune_workspace
     from likewise.workspace import Workspace
@@ -113,14 +115,14 @@ def report_workspace(n: int) -> Path:
     folder = CACHE / f"see-report-{n}"
     if (folder / "manifest.json").exists():
         ws = Workspace.open(folder)
-        if "evaluation" in ws.manifest.get("artifacts", {}):
+        if ws.artifact("evaluation") is not None:
             return folder
     shutil.rmtree(folder, ignore_errors=True)
-    data, raw, encoder = vectors_for("rotten_tomatoes", n)
-    ws = Workspace.open(folder, create=True)
-    ws.write_records(data, source={"dataset": "rotten_tomatoes", "path": f"bundled:rotten_tomatoes (random {n:,})"})
-    ws.write_vectors("raw", data.ids, raw, encoder=encoder.identity)
-    ws.save_manifest()
+    data, _, encoder = vectors_for("rotten_tomatoes", n)
+    ws = Workspace.open(folder, create=True, cache=CACHE)
+    # the vectors are in the bench's embedding cache by now: embedding only stores them
+    embed_into_workspace(ws, data, encoder, source={"dataset": "rotten_tomatoes",
+                                                    "path": f"bundled:rotten_tomatoes (random {n:,})"})
     t0 = time.perf_counter()
     tune_workspace(ws)
     print(f"# tuned {n:,} records in {time.perf_counter() - t0:.0f} s (not part of the report), {load()}", flush=True)

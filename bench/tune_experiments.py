@@ -9,7 +9,7 @@ from the 60% (stratified, at least 2 per class); every method is fitted on the b
 held-out 40% with :func:`likewise.metrics.evaluate` (held-out records are queries and candidates, each
 excluded from its own neighbours); k = 100 for BBC News, 1000 for Rotten Tomatoes. Tuners choose their
 epochs on validation data carved from the budget (never the test split). Results are the mean (and min-max)
-over seeds; bench/results_tuning.md records what was measured.
+over seeds; bench/RESULTS.md ("Tuning quality") records what was measured.
 """
 from __future__ import annotations
 

@@ -25,38 +25,14 @@ from typing import Any
 import numpy as np
 
 from likewise.errors import InputError
+from likewise.labels import MIN_PER_CLASS, check_labels, labeled_arrays
 from likewise.progress import Progress, no_progress
 
 DEFAULT_BUDGETS: tuple[int | str, ...] = (25, 50, 100, 250, "all")
-MIN_PER_CLASS = 2
 LOGREG_MAX_ITER = 2000
 
 
 # -- splits and budgets ---------------------------------------------------------------------------------------
-def labeled_arrays(labels: Sequence[Hashable | None]) -> tuple[np.ndarray, np.ndarray]:
-    """Positions of labeled records and their labels as strings (None/NaN/"" mean unlabeled)."""
-    keep = [i for i, lab in enumerate(labels) if lab is not None and lab == lab and str(lab) != ""]
-    return np.asarray(keep, dtype=np.int64), np.asarray([str(labels[i]) for i in keep], dtype=object)
-
-
-def check_labels(y: np.ndarray, *, what: str = "labeled records") -> None:
-    """Refuse label sets similarity learning cannot use, naming the classes and the fix."""
-    if len(y) == 0:
-        raise InputError(f"no {what}: pass --label-column (or label some records) before tuning or evaluating")
-    classes, counts = np.unique(y, return_counts=True)
-    if len(classes) < 2:
-        raise InputError(
-            f"all {len(y)} {what} are in one class ({classes[0]}); similarity learning needs at least 2 classes"
-        )
-    single = classes[counts < MIN_PER_CLASS]
-    if len(single):
-        names = ", ".join(map(str, single[:10])) + (", ..." if len(single) > 10 else "")
-        raise InputError(
-            f"{len(single)} class{'es have' if len(single) > 1 else ' has'} only 1 labeled record ({names}); "
-            f"similarity learning needs at least {MIN_PER_CLASS} per class: label more or drop those classes"
-        )
-
-
 def holdout_split(y: np.ndarray, *, test_size: float = 0.4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Stratified (train_pool, test) positions into ``y``; each class keeps at least 2 records on each side."""
     from sklearn.model_selection import train_test_split

@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from likewise.errors import InputError, MissingExtraError
-from likewise.evaluation import HeldOut, labeled_arrays, make_heldout
+from likewise.evaluation import HeldOut, make_heldout
+from likewise.labels import labeled_arrays
 from likewise.neighbors import single_threaded
 from likewise.progress import Progress, no_progress
 

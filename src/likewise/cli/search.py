@@ -91,12 +91,11 @@ def search_command(record_id, text, vector_file, k, unlabeled_only, label, not_l
       likewise search --text "interest rates rise" --unlabeled-only
       likewise search --vector-file query.npy --label sport --json
     """
-    import numpy as np
-
+    from likewise.encoders.user_vectors import load_npy
     from likewise.ops.search import search
     from likewise.workspace import Workspace
 
-    vector = np.load(vector_file, allow_pickle=False) if vector_file else None
+    vector = load_npy(vector_file, query=True) if vector_file else None
     result = search(Workspace.open(workspace), record_id=record_id, text=text, vector=vector, k=k,
                     filter=_filter(unlabeled_only, label, not_label, ids), kind=kind, backend=backend, milvus_uri=milvus_uri)
     if result.warning:

@@ -6,7 +6,7 @@ it with exact search on a sample, so the speed/recall trade-off is a number, not
 
 Tuning: ``M`` (graph degree) and ``ef_construction`` fix the graph; the search keeps
 ``max(ef, ef_per_k * k)`` candidates, trading speed for recall. The defaults (M=32, ef_construction=200,
-ef_per_k=2) reached recall@1000 of 0.97-0.98 on 100k x 384 clustered vectors (bench/results_backends.md);
+ef_per_k=2) reached recall@1000 of 0.97-0.98 on 100k x 384 clustered vectors (bench/RESULTS.md, "Search backends");
 HNSW pays off at small k (0.2 ms vs 12-20 ms per query at k=10), while at k=1000 batched exact search is
 as fast.
 

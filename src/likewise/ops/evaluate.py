@@ -62,7 +62,8 @@ def compare_models(
     scored on the same held-out split ``likewise evaluate`` uses), with encode speed. Best first."""
     from likewise.embedding import embed_records
     from likewise.encoders import UserVectors, get_encoder
-    from likewise.evaluation import holdout_split, labeled_arrays, check_labels
+    from likewise.evaluation import holdout_split
+    from likewise.labels import check_labels, labeled_arrays
     from likewise.metrics import evaluate
 
     data = ws.records()

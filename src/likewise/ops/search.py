@@ -11,7 +11,6 @@ import csv
 import json
 import time
 import uuid
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -273,7 +272,10 @@ def search(
             qv, encoder = text_query_vector(ws, text, kind)
             query = {"text": text}
         else:
-            qv = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+            qv = np.asarray(vector, dtype=np.float32)
+            if qv.ndim not in (1, 2) or (qv.ndim == 2 and qv.shape[0] != 1):
+                raise InputError(f"a query vector has shape (d,) or (1, d); got {qv.shape}")
+            qv = qv.reshape(1, -1)
             encoder = None
             query = {"vector_dim": int(qv.shape[1])}
         hits = index.search(qv, k, filter=filter, encoder_id=encoder)[0]

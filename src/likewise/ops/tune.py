@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +42,7 @@ class TuneResult:
 def labeled(ws: Workspace):
     """The records with their current labels, the raw vectors, and the labeled positions and labels
     (checked: at least 2 classes, 2 records per class)."""
-    from likewise.evaluation import check_labels, labeled_arrays
+    from likewise.labels import check_labels, labeled_arrays
 
     state = ws.labels()
     data = ws.records(state)

@@ -8,7 +8,6 @@ serves the session, the classifier and the maps (see :mod:`likewise.classify`).
 """
 from __future__ import annotations
 
-import json
 import platform
 import time
 from dataclasses import dataclass, field

@@ -95,7 +95,7 @@ def finetune_encoder(
 
     from likewise.encoders.device import resolve_device
     from likewise.encoders.sentence_transformer import check_model_folder, default_model_path
-    from likewise.evaluation import check_labels
+    from likewise.labels import check_labels
 
     try:
         import datasets  # noqa: F401  (the trainer needs it)

@@ -11,7 +11,6 @@ which ``fit`` ignores. A saved tuner is a folder with the head (``head.safetenso
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import uuid
@@ -25,6 +24,7 @@ from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from likewise.errors import InputError, NotFittedError
+from likewise.labels import check_labels, is_missing_label
 from likewise.progress import Progress, no_progress
 from likewise.tuning.heads import HEADS, Head, load_head, save_head
 from likewise.tuning.losses import LOSSES
@@ -33,7 +33,6 @@ from likewise.tuning.trainer import TrainConfig, train_head
 TUNER_CONFIG = "tuner.json"
 TUNER_FORMAT = "likewise-tuner"
 TUNER_FORMAT_VERSION = 1
-MIN_PER_CLASS = 2
 
 DEFAULT_HEAD_OPTIONS: dict[str, dict[str, Any]] = {"linear": {"init": "centroids", "init_scale": 3.0}}
 """Options a head gets when the Tuner is given ``head_options=None`` (measured in bench/RESULTS.md, "How it was
@@ -177,9 +176,9 @@ class Tuner(TransformerMixin, BaseEstimator):
         labels = list(y)
         if len(labels) != X.shape[0]:
             raise InputError(f"X has {X.shape[0]} rows but y has {len(labels)} labels; pass one label per row")
-        rows = np.asarray([i for i, label in enumerate(labels) if not _missing(label)], dtype=np.int64)
+        rows = np.asarray([i for i, label in enumerate(labels) if not is_missing_label(label)], dtype=np.int64)
+        check_labels([labels[i] for i in rows], unlabeled=X.shape[0] - len(rows))
         classes, codes = _encode([labels[i] for i in rows])
-        _check_classes(classes, codes, unlabeled=X.shape[0] - len(rows))
         result = train_head(X[rows], codes, config, progress=progress)
         self.head_: Head = result.head
         self.classes_ = classes
@@ -281,19 +280,6 @@ class Tuner(TransformerMixin, BaseEstimator):
 
 
 # -- input checks ---------------------------------------------------------------------------------------------
-def _missing(label: object) -> bool:
-    if label is None or (isinstance(label, str) and label == ""):
-        return True
-    if isinstance(label, (float, np.floating)):
-        return math.isnan(label)
-    try:
-        import pandas as pd
-
-        return bool(pd.isna(label)) if np.ndim(label) == 0 else False
-    except (TypeError, ValueError):
-        return False
-
-
 def _encode(labels: list[Hashable]) -> tuple[np.ndarray, np.ndarray]:
     """(classes, int codes): classes sorted when they are mutually comparable, else in order of appearance."""
     try:
@@ -304,27 +290,6 @@ def _encode(labels: list[Hashable]) -> tuple[np.ndarray, np.ndarray]:
     classes = np.empty(len(unique), dtype=object)
     classes[:] = unique
     return classes, np.asarray([index[c] for c in labels], dtype=np.int64)
-
-
-def _check_classes(classes: np.ndarray, codes: np.ndarray, *, unlabeled: int) -> None:
-    ignored = f" ({unlabeled} unlabeled records ignored)" if unlabeled else ""
-    if len(codes) == 0:
-        raise InputError(f"no labeled records{ignored}; label at least 2 records in each of 2 classes")
-    if len(classes) < 2:
-        raise InputError(
-            f"all {len(codes)} labeled records are in one class ({classes[0]}){ignored}; "
-            "similarity learning needs at least 2 classes"
-        )
-    counts = np.bincount(codes, minlength=len(classes))
-    single = [str(c) for c, n in zip(classes, counts) if n < MIN_PER_CLASS]
-    if single:
-        names = ", ".join(single[:10]) + (", ..." if len(single) > 10 else "")
-        many = len(single) > 1
-        raise InputError(
-            f"{len(single)} class{'es have' if many else ' has'} only 1 labeled record ({names}); "
-            f"similarity learning needs at least {MIN_PER_CLASS} per class: label more or drop "
-            f"{'those classes' if many else 'that class'}"
-        )
 
 
 def _check_vectors(X: np.ndarray, what: str) -> np.ndarray:
