@@ -169,3 +169,33 @@ def test_undoing_an_authors_new_events_restores_the_state_before_them(tmp_path_f
             s.add([LabelInput(rid, label, source, 0.9 if source == "weak" else None)], author="carl")
         s.undo(len(extra) + 1, author="carl")
         assert {r: (c.label, c.source) for r, c in s.state().labels.items()} == remembered
+
+
+_mixed = st.lists(st.tuples(st.sampled_from(["label", "remove", "undo", "rename"]), st.sampled_from("abcd"),
+                            st.sampled_from(["x", "y", "z"]), st.sampled_from(["manual", "imported", "weak"]),
+                            st.sampled_from(["anna", "bob"]), st.sampled_from([0.5, 0.9])), max_size=40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(ops=_mixed)
+def test_the_kept_state_equals_the_rule_recomputed_from_every_event(tmp_path_factory, ops):
+    """Property: after every write, the state the store keeps (new events applied incrementally) equals
+    :func:`current_labels` over all events."""
+    from likewise.workspace.labelstore import current_labels
+
+    path = tmp_path_factory.mktemp("inc") / "labels.sqlite"
+    with LabelStore.open(path) as s:
+        for kind, rid, label, source, author, confidence in ops:
+            if kind == "undo":
+                s.undo(1, author=author)
+            elif kind == "rename":
+                if label in {c.label for c in s.state(threshold=0.7).labels.values()}:
+                    s.rename_class(label, "w", author=author)
+            else:
+                s.add([LabelInput(rid, label if kind == "label" else None, source,
+                                  confidence if source == "weak" else None)], author=author)
+            kept = s.state(threshold=0.7)
+            full = current_labels(s.events(), 0.7)
+            assert kept.labels == full.labels
+            assert (kept.below_threshold, kept.conflicts, kept.last_seq) == (full.below_threshold, full.conflicts,
+                                                                              full.last_seq)

@@ -38,8 +38,7 @@ def dataset_label_changes(ws: Workspace, dataset: Dataset) -> list[LabelInput]:
 
 
 def _known_ids(ws: Workspace, ids: list[str]) -> None:
-    known = set(ws.record_ids())
-    unknown = [i for i in dict.fromkeys(ids) if i not in known]
+    unknown = ws.unknown_ids(dict.fromkeys(ids))
     if unknown:
         shown = ", ".join(repr(i) for i in unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
         raise InputError(f"{len(unknown)} record id(s) are not in the workspace: {shown}; nothing was labeled "

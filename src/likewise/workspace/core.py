@@ -23,7 +23,7 @@ import copy
 import json
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -132,6 +132,7 @@ class Workspace:
         self._cache: EmbeddingCache | None = None
         self._store: LabelStore | None = None
         self._records: tuple[str, list[str], list[str]] | None = None
+        self._id_set: tuple[str, frozenset[str]] | None = None
 
     @classmethod
     def open(cls, path: str | Path | None = None, *, create: bool = False, wait: float | None = None,
@@ -303,6 +304,14 @@ class Workspace:
 
     def record_ids(self) -> list[str]:
         return list(self._ids_texts()[0])
+
+    def unknown_ids(self, ids: Iterable[str]) -> list[str]:
+        """The ids of ``ids`` that are not records of the workspace (empty when all are)."""
+        known = self._ids_texts()[0]
+        sha = self._manifest["records"]["ref"]["sha256"]
+        if self._id_set is None or self._id_set[0] != sha:
+            self._id_set = (sha, frozenset(known))
+        return [i for i in ids if i not in self._id_set[1]]
 
     def records(self, labels: LabelState | None = None) -> Dataset:
         """The records with their current labels (from the label store)."""

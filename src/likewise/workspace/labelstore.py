@@ -206,13 +206,68 @@ def _event(row: sqlite3.Row | tuple) -> Event:
 _EVENT_COLUMNS = "seq, kind, record_id, label, new_label, source, confidence, author, session, target, time"
 
 
-def current_labels(events: Sequence[Event], threshold: float) -> LabelState:
-    """The current label of every record from its events (the rule of the module docstring)."""
-    undone = {e.target for e in events if e.kind == "undo" and e.target is not None}
-    live = [e for e in events if e.seq not in undone and e.kind != "undo"]
+class _Layers:
+    """The rule's per-record state: the latest manual, imported and machine label events and each author's
+    latest manual label, fed label/remove events in order (their labels already renamed to their final
+    class); :meth:`resolve` picks a record's current label from them."""
+
+    def __init__(self, threshold: float) -> None:
+        self.threshold = threshold
+        self.manual: dict[str, Event | None] = {}
+        self.imported: dict[str, Event | None] = {}
+        self.machine: dict[str, Event | None] = {}
+        self.by_author: dict[str, dict[str, str | None]] = {}
+        self.below: set[str] = set()
+        self.conflicted: set[str] = set()
+
+    def feed(self, e: Event, label: str | None) -> None:
+        rid = e.record_id
+        entry = e if label is not None else None
+        if label is not None and label != e.label:
+            entry = Event(e.seq, e.kind, rid, label, None, e.source, e.confidence, e.author, e.session, None, e.time)
+        if e.source == "manual":
+            self.manual[rid] = entry
+            self.by_author.setdefault(rid, {})[e.author] = label
+            if e.kind == "remove":  # a person took the label back: nothing before counts
+                self.imported[rid] = None
+                self.machine[rid] = None
+                self.by_author[rid] = {}
+        elif e.source == "imported":
+            self.imported[rid] = entry
+        else:
+            self.machine[rid] = entry
+
+    def resolve(self, rid: str) -> CurrentLabel | None:
+        self.below.discard(rid)
+        self.conflicted.discard(rid)
+        chosen = self.manual.get(rid) or self.imported.get(rid)
+        if chosen is None:
+            weak = self.machine.get(rid)
+            if weak is not None:
+                confidence = weak.confidence if weak.confidence is not None else math.nan
+                if confidence > self.threshold:
+                    chosen = weak
+                else:
+                    self.below.add(rid)
+        if chosen is None:
+            return None
+        others: tuple[str, ...] = ()
+        if chosen.source == "manual":
+            others = tuple(sorted({lab for lab in self.by_author.get(rid, {}).values()
+                                   if lab is not None and lab != chosen.label}))
+            if others:
+                self.conflicted.add(rid)
+        return CurrentLabel(chosen.label, chosen.source, chosen.confidence, chosen.author, chosen.seq, others)
+
+    def records(self) -> set[str]:
+        return set(self.manual) | set(self.imported) | set(self.machine)
+
+
+def _final_labels(live: Sequence[Event]):
+    """``final(label, seq)``: the class a label given at ``seq`` has after every later rename or delete
+    (None when deleted), from suffix compositions of the class events."""
     class_events = [e for e in live if e.kind in ("rename", "delete")]
-    # suffix compositions: maps[i] sends a label given before class_events[i] to its name after all of them
-    maps: list[dict[str, str | None]] = [{}]
+    maps: list[dict[str, str | None]] = [{}]  # maps[i]: a label given before class_events[i] -> its final name
     for ce in reversed(class_events):
         later = maps[0]
         step = {ce.label: ce.new_label if ce.kind == "rename" else None}
@@ -223,55 +278,40 @@ def current_labels(events: Sequence[Event], threshold: float) -> LabelState:
     class_seqs = [ce.seq for ce in class_events]
 
     def final(label: str, seq: int) -> str | None:
-        mapping = maps[bisect.bisect_right(class_seqs, seq)]
-        return mapping.get(label, label)
+        return maps[bisect.bisect_right(class_seqs, seq)].get(label, label)
 
-    manual: dict[str, Event | None] = {}
-    imported: dict[str, Event | None] = {}
-    machine: dict[str, Event | None] = {}
-    by_author: dict[str, dict[str, str | None]] = {}
+    return final
+
+
+def _layers(events: Sequence[Event], threshold: float) -> _Layers:
+    undone = {e.target for e in events if e.kind == "undo" and e.target is not None}
+    live = [e for e in events if e.seq not in undone and e.kind != "undo"]
+    final = _final_labels(live)
+    layers = _Layers(threshold)
     for e in live:
         if e.kind not in ("label", "remove") or e.record_id is None:
             continue
-        rid = e.record_id
         label = final(e.label, e.seq) if e.kind == "label" and e.label is not None else None
         if e.kind == "label" and label is None:  # its class was deleted later
             continue
-        entry = e if label is not None else None
-        if label is not None and label != e.label:
-            entry = Event(e.seq, e.kind, rid, label, None, e.source, e.confidence, e.author, e.session, None, e.time)
-        if e.source == "manual":
-            manual[rid] = entry
-            by_author.setdefault(rid, {})[e.author] = label
-            if e.kind == "remove":  # a person took the label back: nothing before counts
-                imported[rid] = None
-                machine[rid] = None
-                by_author[rid] = {}
-        elif e.source == "imported":
-            imported[rid] = entry
-        else:
-            machine[rid] = entry
-    state = LabelState({}, max((e.seq for e in events), default=0), threshold)
-    for rid in set(manual) | set(imported) | set(machine):
-        chosen = manual.get(rid) or imported.get(rid)
-        if chosen is None:
-            weak = machine.get(rid)
-            if weak is not None:
-                confidence = weak.confidence if weak.confidence is not None else math.nan
-                if confidence > threshold:
-                    chosen = weak
-                else:
-                    state.below_threshold += 1
-        if chosen is None:
-            continue
-        others: tuple[str, ...] = ()
-        if chosen.source == "manual":
-            others = tuple(sorted({lab for lab in by_author.get(rid, {}).values()
-                                   if lab is not None and lab != chosen.label}))
-            state.conflicts += bool(others)
-        state.labels[rid] = CurrentLabel(chosen.label, chosen.source, chosen.confidence, chosen.author, chosen.seq,
-                                         others)
+        layers.feed(e, label)
+    return layers
+
+
+def _state(layers: _Layers, last_seq: int, rids) -> LabelState:
+    state = LabelState({}, last_seq, layers.threshold)
+    for rid in rids:
+        current = layers.resolve(rid)
+        if current is not None:
+            state.labels[rid] = current
+    state.below_threshold, state.conflicts = len(layers.below), len(layers.conflicted)
     return state
+
+
+def current_labels(events: Sequence[Event], threshold: float) -> LabelState:
+    """The current label of every record from its events (the rule of the module docstring)."""
+    layers = _layers(events, threshold)
+    return _state(layers, max((e.seq for e in events), default=0), layers.records())
 
 
 class LabelStore:
@@ -280,7 +320,7 @@ class LabelStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._conn: sqlite3.Connection | None = None
-        self._state_cache: tuple[tuple[int, int, float], LabelState] | None = None
+        self._cache: tuple[int, float, _Layers, LabelState] | None = None  # (last seq, threshold, layers, state)
 
     @classmethod
     def open(cls, path: str | Path) -> LabelStore:
@@ -450,14 +490,35 @@ class LabelStore:
         return [_event(r) for r in rows]
 
     def state(self, *, threshold: float = 0.7) -> LabelState:
-        """Every record's current label; recomputed only when events were written since the last call."""
-        conn = self._connect()
-        count, last = conn.execute("SELECT COUNT(*), MAX(seq) FROM events").fetchone()
-        key = (int(count), int(last or 0), float(threshold))
-        if self._state_cache is not None and self._state_cache[0] == key:
-            return self._state_cache[1]
-        state = current_labels(self.events(), threshold)
-        self._state_cache = (key, state)
+        """Every record's current label. Kept between calls: new label events are applied to the kept
+        state (a long-running labeler pays for its new events only); an undo or a class event since, or
+        another threshold, recomputes it from every event (:func:`current_labels`'s rule either way)."""
+        last = self.last_seq()
+        if self._cache is not None and self._cache[:2] == (last, float(threshold)):
+            return self._cache[3]
+        if self._cache is not None and self._cache[1] == float(threshold):
+            new = self.events(since=self._cache[0])
+            if all(e.kind in ("label", "remove") for e in new):
+                layers, state = self._cache[2], self._cache[3]
+                touched = set()
+                for e in new:
+                    layers.feed(e, e.label)
+                    touched.add(e.record_id)
+                fresh = _state(layers, last, ())
+                fresh.labels = dict(state.labels)
+                for rid in touched:
+                    current = layers.resolve(rid)
+                    if current is None:
+                        fresh.labels.pop(rid, None)
+                    else:
+                        fresh.labels[rid] = current
+                fresh.below_threshold, fresh.conflicts = len(layers.below), len(layers.conflicted)
+                self._cache = (last, float(threshold), layers, fresh)
+                return fresh
+        events = self.events()
+        layers = _layers(events, threshold)
+        state = _state(layers, last, layers.records())
+        self._cache = (last, float(threshold), layers, state)
         return state
 
     def history(self, record_id: str) -> list[dict[str, Any]]:
