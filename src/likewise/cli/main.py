@@ -41,9 +41,14 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from likewise.cli import cache, datasets, embed, evaluate, info, label, labels, runs, search, see, tune
+    from likewise.cli import (
+        cache, classify, compare_models, datasets, demo, embed, evaluate, index, info, label, labels, map, report, runs,
+        search, serve, session, transform, tune,
+    )
 
-    for module in (embed, label, labels, info, datasets, tune, evaluate, runs, search, see, cache):
+    # in the order of the flow: data in, labels, tune, measure, search and label, see and share
+    for module in (datasets, embed, info, label, labels, compare_models, tune, transform, evaluate, demo, runs, index,
+                   search, session, classify, map, report, serve, cache):
         module.register(cli)
 
 

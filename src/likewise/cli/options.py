@@ -52,3 +52,67 @@ author_option = click.option(
 device_option = click.option(
     "--device", default=None, help="torch device: cpu, cuda, cuda:N (default: cuda when present, else cpu; or $LIKEWISE_DEVICE)."
 )
+
+
+# -- vectors and search backends ------------------------------------------------------------------------------
+kind_option = click.option("--kind", type=click.Choice(["auto", "raw", "tuned"]), default="auto", show_default=True,
+                           help="Which vectors: tuned when current tuned vectors exist (auto), or raw.")
+milvus_options = [
+    click.option("--milvus-uri", envvar="LIKEWISE_MILVUS_URI", default=None,
+                 help="Milvus: a Lite file (./x.db), http://host:19530 for a server or cluster (or $LIKEWISE_MILVUS_URI)."),
+    click.option("--milvus-token", envvar="LIKEWISE_MILVUS_TOKEN", default=None, help="Milvus token (or $LIKEWISE_MILVUS_TOKEN)."),
+]
+
+
+def milvus_options_for(f):
+    for option in reversed(milvus_options):
+        f = option(f)
+    return f
+
+
+# -- held-out splits, budgets, seeds ---------------------------------------------------------------------------
+def parse_budget(value: str) -> int | str:
+    if value == "all":
+        return "all"
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    raise click.BadParameter(f"{value!r} is not a positive number or 'all'")
+
+
+def percent(value: float | None) -> str:
+    return "" if value is None else f"{100 * value:.1f}"
+
+
+def split_options(function):
+    """--seed, --test-size and --budget: the evaluation's held-out split."""
+    function = click.option("--budget", default="all", show_default=True,
+                            help="Labeled training records (stratified from the training pool), or 'all'.")(function)
+    function = click.option("--test-size", type=float, default=0.4, show_default=True,
+                            help="Share of labeled records held out (as in `likewise evaluate`).")(function)
+    function = click.option("--seed", type=int, default=0, show_default=True,
+                            help="Seed of the held-out split, the budget and the held-out head.")(function)
+    return function
+
+
+def supervised_choice(value: str) -> str | None:
+    return None if value == "none" else value
+
+
+def parse_budgets(value: str) -> list[int | str]:
+    out: list[int | str] = []
+    for part in value.split(","):
+        part = part.strip()
+        if part == "all":
+            out.append("all")
+        elif part.isdigit() and int(part) > 0:
+            out.append(int(part))
+        else:
+            raise click.BadParameter(f"{part!r} is not a positive number or 'all'")
+    return out
+
+
+def parse_ints(value: str) -> list[int]:
+    try:
+        return [int(p) for p in value.split(",") if p.strip()]
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} must be comma-separated integers") from exc

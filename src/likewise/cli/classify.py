@@ -1,0 +1,74 @@
+"""``likewise classify``: a classifier on raw vs tuned vectors, held-out scores, weak labels."""
+from __future__ import annotations
+
+import click
+
+from likewise.cli.options import parse_budget, percent, split_options, workspace_option
+from likewise.cli.output import json_option, note, print_json, progress_bar, quiet_option, stdout, table, wants_json
+
+
+@click.command("classify")
+@click.option("-o", "--out", type=click.Path(dir_okay=False), default=None,
+              help="Write every record with its label; predictions carry a confidence (.csv, .jsonl, .json = refinery).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "refinery"]), default=None,
+              help="Export format (default: from the extension).")
+@click.option("--attribute", default="text", show_default=True, help="Refinery export: the text attribute's name.")
+@click.option("--task", default="likewise", show_default=True, help="Refinery export: the labeling task's name.")
+@click.option("--min-confidence", type=float, default=None,
+              help="Export only predictions with a confidence above this (default: all, so you can filter later).")
+@click.option("--predictions-only", is_flag=True, help="Export the predicted records only, not the labeled ones.")
+@click.option("--predict-with", type=click.Choice(["auto", "raw", "tuned"]), default="auto", show_default=True,
+              help="Vectors for the predictions; auto = those with the better held-out accuracy.")
+@click.option("--C", "C", type=float, default=10.0, show_default=True, help="Inverse regularisation of the classifier.")
+@split_options
+@workspace_option
+@json_option
+@quiet_option
+def classify_command(out, fmt, attribute, task, min_confidence, predictions_only, predict_with, C, seed, test_size,
+                     budget, workspace, as_json, quiet) -> None:
+    """Train a classifier on raw vs tuned vectors, score it on held-out records, label the unlabeled ones.
+
+    A logistic regression is trained on the labeled records of the evaluation's split and scored on the
+    held-out ones (accuracy, macro-F1, per class, and how a confidence threshold trades records for
+    precision). The tuned vectors for that score come from a head trained on the training records only, so
+    nothing leaks. Then every unlabeled record gets a predicted label and a confidence, exported as weak
+    labels that `likewise embed` (or refinery) reads back with a confidence filter.
+
+    \b
+    Example:
+      likewise classify
+      likewise classify -o weak_labels.csv
+      likewise classify -o weak_labels.json --format refinery --task topic --min-confidence 0.7
+      likewise embed weak_labels.csv --label-column label --confidence-column confidence --min-confidence 0.7 -w ws2
+    """
+    from likewise.ops.classify import classify_workspace
+    from likewise.workspace import Workspace
+
+    ws = Workspace.open(workspace)
+    with progress_bar(quiet) as progress:
+        result = classify_workspace(ws, export=out, export_format=fmt, attribute=attribute, task=task,
+                                    min_confidence=min_confidence, include_labeled=not predictions_only,
+                                    seed=seed, test_size=test_size, budget=parse_budget(budget), C=C,
+                                    predict_with=predict_with, progress=progress)
+    if wants_json(as_json):
+        print_json(result.to_dict())
+        return
+    c = result.classification
+    split = c.config["split"]
+    stdout.print(table(f"Classifier on {split['test_records']:,} held-out records (trained on {split['train_records']:,})",
+                       ["vectors", "accuracy", "macro-F1"], [[s.vectors, percent(s.accuracy), percent(s.macro_f1)] for s in c.scores]))
+    rows = [[f"> {row['threshold']:.2f}"] + [v for s in c.scores for v in (percent(s.thresholds[i]["kept"]),
+                                                                          percent(s.thresholds[i]["precision"]))]
+            for i, row in enumerate(c.scores[0].thresholds)]
+    stdout.print(table("Confidence filter on held-out records (% kept, % correct among them)",
+                       ["confidence"] + [f"{s.vectors} {m}" for s in c.scores for m in ("kept", "precision")], rows))
+    above = result.weak.predicted_count(0.7)
+    stdout.print(f"{len(c.predicted):,} unlabeled records predicted with {c.predicted_with} vectors; {above:,} with "
+                 "confidence > 0.7.", highlight=False)
+    if result.export:
+        note(f"Wrote {result.export['records']:,} records ({result.export['predicted']:,} predicted) to "
+             f"{result.export['path']} ({result.export['format']}).", quiet=quiet)
+
+
+def register(group: click.Group) -> None:
+    group.add_command(classify_command)
