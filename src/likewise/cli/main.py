@@ -30,10 +30,15 @@ def cli() -> None:
     """Fine-tune text embeddings from class labels so that, in a similarity search, similar means same class.
 
     \b
-    Typical flow:
-      likewise datasets                         # bundled real labeled data
-      likewise embed reviews.csv --label-column label
-      likewise info
+    The flow:
+      likewise embed reviews.csv -l label       # records in, cached embeddings, the file's labels
+      likewise label r42 fresh                  # more labels (or --file, or the web app)
+      likewise compare-models                   # which pretrained encoder fits your labels best
+      likewise tune                             # learn the mapping from the current labels
+      likewise evaluate                         # raw vs tuned on held-out records, by label budget
+      likewise index / search / session         # similarity search, labeling sessions
+      likewise classify / map / report          # classifier, 2D maps, a report to share
+      likewise serve                            # label in the browser; retrains while you label
     The workspace folder comes from --workspace or $LIKEWISE_WORKSPACE (default ./likewise-workspace).
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
