@@ -262,7 +262,13 @@ def search(
     given = [name for name, v in (("record id", record_id), ("text", text), ("vector", vector)) if v is not None]
     if len(given) != 1:
         raise InputError("give exactly one query: --id, --text or --vector-file")
-    kind = resolve_kind(ws, kind)
+    if k < 1:
+        raise InputError(f"k must be at least 1, got {k}")
+    if record_id is not None and ws.unknown_ids([str(record_id)]):
+        raise InputError(f"no record with id {record_id!r}; try `likewise search --text \"...\"` to find one")
+    if text is not None and not text.strip():
+        raise InputError("the query text is empty")
+    kind = resolve_kind(ws, kind)  # a bad query is refused above, before an index is built or written
     index = open_index(ws, kind, backend=backend, milvus_uri=milvus_uri)
     if record_id is not None:
         hits = index.search_by_id(str(record_id), k, filter=filter)
