@@ -11,7 +11,7 @@ from likewise.errors import InputError
 from likewise.report import ReportOptions, build_report, gather
 from likewise.workspace import Workspace
 
-SECTION_IDS = ["data", "models", "evaluation", "session", "classifier", "maps", "configuration"]
+SECTION_IDS = ["data", "models", "evaluation", "session", "classifier", "maps", "timeline", "configuration"]
 
 
 # -- asked for too early --------------------------------------------------------------------------------------------
@@ -47,14 +47,14 @@ def test_report_writes_one_self_contained_html_and_a_markdown_twin(built_report)
     for section in SECTION_IDS:
         assert f'<section id="{section}">' in page
     # self-contained: images are data URIs, no stylesheet, script or image comes from elsewhere
-    assert re.findall(r'<img src="([^"]{0,22})', page) == ["data:image/png;base64,"] * 3
+    assert re.findall(r'<img src="([^"]{0,22})', page) == ["data:image/png;base64,"] * 4
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
     assert not re.search(r"url\(\s*['\"]?(https?:)?//", page) and "@import" not in page
     # the Markdown twin has the same sections in the same order, and its figures exist beside it
     titles = re.findall(r"<h2>([^<]+)</h2>", page)
     assert re.findall(r"^## (.+)$", md.read_text(encoding="utf-8"), flags=re.M) == [t.replace("&amp;", "&") for t in titles]
     linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md.read_text(encoding="utf-8"))
-    assert sorted(Path(p).name for p in linked) == ["budget_curve.png", "confidence.png", "maps.png"]
+    assert sorted(Path(p).name for p in linked) == ["budget_curve.png", "confidence.png", "maps.png", "timeline.png"]
     for path in linked:
         assert (md.parent / path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not [p for p in html.parent.rglob("*") if p.name.endswith(".tmp")]
@@ -178,7 +178,7 @@ def test_markdown_report_escapes_record_texts_ids_and_class_names(hostile_report
         assert tag not in html, tag
     # the only elements with attributes are the report's own figures and its link to the HTML page
     images = re.findall(r"<img ([^>]*)>", html)
-    assert len(images) == 3 and all(re.fullmatch(r'src="report-figures/\w+\.png" alt="[^"<>]*" /', a) for a in images)
+    assert len(images) == 4 and all(re.fullmatch(r'src="report-figures/\w+\.png" alt="[^"<>]*" /', a) for a in images)
     assert re.findall(r"<a ([^>]*)>", html) == ['href="report.html"']
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;img src=x onerror=alert(1)&gt;" in html
     assert "sp|ort &lt;b&gt;x&lt;/b&gt;" in html
@@ -223,3 +223,15 @@ def test_md_text_escapes_html_and_markdown():
     assert md_text("# title") == "\\# title" and md_text("- item") == "\\- item" and md_text("1. x") == "1\\. x"
     assert md_text("*a* _b_ `c` [d](e) ~f~ $g$ \\") == "\\*a\\* \\_b\\_ \\`c\\` \\[d\\](e) \\~f\\~ \\$g\\$ \\\\"
     assert md_text("AT&T 2024 fine") == "AT&amp;T 2024 fine"
+
+
+def test_timeline_shows_the_logged_runs_and_labels_over_time(built_report):
+    from likewise.ops.runs import list_runs
+
+    result, ws = built_report
+    page = Path(result.html).read_text(encoding="utf-8")
+    section = page[page.index('<section id="timeline">'):page.index('<section id="configuration">')]
+    runs = list_runs(ws)
+    assert runs and all(f"<td>{r.command}</td>" in section for r in runs)
+    labeled = ws.info()["labels"]["labeled"]
+    assert f"{labeled:,} records labeled now" in section

@@ -55,7 +55,7 @@ def test_report_renders_in_chromium(browser, built_report):
     page, errors, requests = _open(browser, Path(result.html))
     assert errors == [] and requests == []
     images = page.evaluate("Array.from(document.images).map(i => [i.dataset.figure, i.complete, i.naturalWidth])")
-    assert sorted(i[0] for i in images) == ["budget_curve", "confidence", "maps"]
+    assert sorted(i[0] for i in images) == ["budget_curve", "confidence", "maps", "timeline"]
     assert all(complete and width > 100 for _, complete, width in images)
     drawn = page.evaluate("Array.from(document.querySelectorAll('canvas[data-points-drawn]'))"
                           ".map(c => Number(c.getAttribute('data-points-drawn')))")

@@ -21,20 +21,47 @@ def list_runs(ws: Workspace, *, command: str | None = None, limit: int | None = 
     return ws.store.runs(command=command, limit=limit)
 
 
-def label_timeline(ws: Workspace) -> list[dict[str, Any]]:
-    """Labeled records at the end of each hour that had label events (the last 48 such hours), by the label
-    rule applied to the events up to then: ``[{"time", "labeled", "events"}]``, oldest first."""
+def label_timeline(ws: Workspace, *, points: int = 60) -> list[dict[str, Any]]:
+    """Labeled records after evenly spaced label events (at most ``points``, the last event included), by
+    the label rule applied to the events up to each: ``[{"time", "labeled", "events"}]``, oldest first."""
     from likewise.workspace.labelstore import current_labels
 
     events = ws.store.events()
     if not events:
         return []
     ids = set(ws.record_ids())
-    points = []
-    hours = sorted({e.time[:13] for e in events})
-    stops = [max(i for i, e in enumerate(events) if e.time[:13] == h) for h in hours]
-    for hour, stop in zip(hours[-48:], stops[-48:]):
+    stops = sorted({round(i * (len(events) - 1) / max(points - 1, 1)) for i in range(points)})
+    out = []
+    for stop in stops:
         state = current_labels(events[: stop + 1], ws.threshold)
-        points.append({"time": events[stop].time, "labeled": sum(1 for r in state.labels if r in ids),
-                       "events": events[stop].seq})
-    return points
+        out.append({"time": events[stop].time, "labeled": sum(1 for r in state.labels if r in ids),
+                    "events": events[stop].seq})
+    return out
+
+
+def run_quality(run: Run) -> dict[str, float]:
+    """The held-out (or cross-validated) numbers of one run, as shares: a tune's validation top_k of the
+    trained head and of the untouched vectors; an evaluate's raw and likewise top_k at its largest budget;
+    a classify's raw and tuned accuracy."""
+    m = run.metrics
+    if run.command == "tune":
+        return {k: float(m[v]) for k, v in (("tuned", "trained_top_k"), ("raw", "identity_top_k")) if v in m}
+    if run.command == "evaluate":
+        out = {}
+        for method, name in (("likewise", "tuned"), ("raw", "raw")):
+            cells = [c for c in m.get("summary", []) if c.get("method") == method and "top_k" in c]
+            if cells:
+                out[name] = float(max(cells, key=lambda c: c.get("train_records", 0))["top_k"]["mean"])
+        return out
+    if run.command == "classify":
+        return {name: float(m[name]["accuracy"]) for name in ("raw", "tuned") if "accuracy" in m.get(name, {})}
+    return {}
+
+
+def run_summary(run: Run) -> str:
+    """One line of what a run found, in percent, for tables."""
+    what = {"tune": "validation top_k", "evaluate": "held-out top_k", "classify": "accuracy"}.get(run.command, "")
+    quality = run_quality(run)
+    if not quality:
+        return ""
+    return f"{what}: " + ", ".join(f"{name} {100 * v:.1f}%" for name, v in quality.items())

@@ -61,6 +61,7 @@ class ReportData:
     versions: dict[str, str]
     timings: dict[str, float] = field(default_factory=dict)
     figures: dict[str, bytes] = field(default_factory=dict)
+    timeline: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -112,10 +113,20 @@ def _evaluation(ws) -> dict[str, Any] | None:
     return ws.artifact_json("evaluation")
 
 
+def _timeline(ws) -> dict[str, Any]:
+    """Labels over time (label events) and every logged run with its quality (the run log)."""
+    from likewise.ops.runs import label_timeline, list_runs, run_quality, run_summary
+
+    runs = [{"id": r.id, "time": r.time, "author": r.author, "command": r.command,
+             "labeled": r.labels.get("labeled"), "quality": run_quality(r), "summary": run_summary(r),
+             "seconds": r.seconds} for r in list_runs(ws)]
+    return {"labels": label_timeline(ws), "runs": runs}
+
+
 def gather(ws, options: ReportOptions | None = None, *, progress: Progress = no_progress) -> ReportData:
     """Compute every section of the report for workspace ``ws`` (nothing is written)."""
     from likewise.ops.classify import workspace_tuner_options
-    from likewise.report.figures import budget_curve_png, confidence_png, maps_png
+    from likewise.report.figures import budget_curve_png, confidence_png, maps_png, timeline_png
     from likewise.workspace import now_iso
 
     options = options or ReportOptions()
@@ -170,7 +181,9 @@ def gather(ws, options: ReportOptions | None = None, *, progress: Progress = no_
     lap("maps")
 
     evaluation = _evaluation(ws)
-    figures = {"maps": maps_png(maps), "confidence": confidence_png(classification.scores)}
+    timeline = _timeline(ws)
+    figures = {"maps": maps_png(maps), "confidence": confidence_png(classification.scores),
+               "timeline": timeline_png(timeline["labels"], timeline["runs"])}
     if evaluation and evaluation.get("summary"):
         figures["budget_curve"] = budget_curve_png(evaluation["summary"], k=evaluation.get("config", {}).get("k"))
     else:
@@ -195,7 +208,7 @@ def gather(ws, options: ReportOptions | None = None, *, progress: Progress = no_
         title=f"likewise report: {ws.path.name}", workspace=str(ws.path), generated=now_iso(),
         data=_data_section(ws, data), model_comparison=comparison, evaluation=evaluation, session=session,
         classification=classification, maps=maps, split=heldout.describe(), configuration=configuration,
-        versions=versions(), timings=timings, figures=figures, notes=notes,
+        versions=versions(), timings=timings, figures=figures, notes=notes, timeline=timeline,
     )
 
 

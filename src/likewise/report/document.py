@@ -205,6 +205,25 @@ def maps_section(r: ReportData) -> Section:
     return Section("maps", "2D maps", blocks)
 
 
+def timeline_section(r: ReportData) -> Section:
+    runs = r.timeline.get("runs", [])
+    labels = r.timeline.get("labels", [])
+    if not runs and not labels:
+        return Section("timeline", "Labels and quality over time", [Text("No label events or runs logged yet.", note=True)])
+    rows = [[str(run["id"]), run["time"][:19].replace("T", " "), run["author"], run["command"],
+             f"{run['labeled']:,}" if run.get("labeled") is not None else "", run["summary"],
+             "" if run.get("seconds") is None else f"{run['seconds']:.1f}"] for run in runs]
+    now = labels[-1]["labeled"] if labels else 0
+    return Section("timeline", "Labels and quality over time", [
+        Text(f"{now:,} records labeled now, after {labels[-1]['events'] if labels else 0:,} label events; "
+             f"{len(runs)} logged run(s) (`likewise runs`)."),
+        Figure("timeline", "labels over time and quality over the label count",
+               "Tune: cross-validated top_k of the trained head vs the untouched vectors; evaluate: held-out top_k "
+               "at its largest budget; classify: held-out accuracy."),
+        Table(["run", "time (UTC)", "author", "command", "labels", "result", "seconds"], rows),
+    ])
+
+
 def config_section(r: ReportData) -> Section:
     timing = Table(["step", "seconds"], [[k, f"{v:.2f}"] for k, v in r.timings.items()]
                    + [["total", f"{sum(r.timings.values()):.2f}"]])
@@ -221,4 +240,4 @@ def config_section(r: ReportData) -> Section:
 
 def build_document(r: ReportData) -> list[Section]:
     return [data_section(r), models_section(r), evaluation_section(r), session_section(r), classifier_section(r),
-            maps_section(r), config_section(r)]
+            maps_section(r), timeline_section(r), config_section(r)]

@@ -60,6 +60,39 @@ def budget_curve_png(summary: Sequence[dict[str, Any]], *, k: int | None = None)
     return _png(fig)
 
 
+def timeline_png(labels: Sequence[dict[str, Any]], runs: Sequence[dict[str, Any]]) -> bytes:
+    """Left: labeled records over time (from the label events). Right: each run's held-out or
+    cross-validated quality against the number of labels it used (from the run log), raw vs tuned."""
+    from datetime import datetime
+
+    fig = _figure(10.4, 3.6)
+    left, right = fig.subplots(1, 2)
+    if labels:
+        times = [datetime.fromisoformat(p["time"]) for p in labels]
+        left.step(times, [p["labeled"] for p in labels], where="post", marker=".", color="#444444")
+        for tick in left.get_xticklabels():
+            tick.set_rotation(30)
+            tick.set_horizontalalignment("right")
+    left.set_ylabel("labeled records")
+    left.set_title("labeled records over time (UTC)", fontsize=10)
+    left.grid(alpha=0.3)
+    markers = {"tune": "o", "evaluate": "s", "classify": "^"}
+    for command, marker in markers.items():
+        for name, color in (("raw", "#888888"), ("tuned", "#1f77b4")):
+            points = [(r["labeled"], 100 * r["quality"][name]) for r in runs
+                      if r["command"] == command and name in r["quality"]]
+            if points:
+                right.plot([a for a, _ in points], [b for _, b in points], marker=marker, linestyle="-" if
+                           name == "tuned" else ":", color=color, label=f"{command}: {name}")
+    right.set_xlabel("labeled records the run used")
+    right.set_ylabel("%")
+    right.set_title("quality over the label count", fontsize=10)
+    right.grid(alpha=0.3)
+    if runs:
+        right.legend(fontsize=7)
+    return _png(fig)
+
+
 def confidence_png(scores: Sequence[ClassifierScore]) -> bytes:
     """For each kind of vectors: share of held-out records kept and their precision vs confidence threshold."""
     fig = _figure(5.6, 3.6)
