@@ -99,7 +99,7 @@ def test_user_vectors_nan_inf_refused(tmp_path, bad):
     vectors = np.ones((3, 4), dtype=np.float32)
     vectors[1, 2] = bad
     np.save(tmp_path / "v.npy", vectors)
-    with pytest.raises(InputError, match=r"1 vectors contain NaN or inf \(rows \[1\]\)"):
+    with pytest.raises(InputError, match=r"NaN or infinite values in 1 of 3 rows \(first: row 1\)"):
         UserVectors(tmp_path / "v.npy").embed_records(list("abc"), ["x"] * 3)
 
 

@@ -177,7 +177,7 @@ def test_non_finite_and_zero_vectors_are_refused(bad):
     idx = ExactIndex(3, encoder_id="enc")
     vectors = np.ones((4, 3))
     vectors[2, 1] = bad
-    with pytest.raises(InputError, match=r"1 vectors contain NaN or inf \(rows \[2\]\)"):
+    with pytest.raises(InputError, match=r"NaN or infinite values in 1 of 4 rows \(first: row 2\)"):
         idx.upsert(list("abcd"), vectors)
     with pytest.raises(InputError, match="all zeros"):
         idx.upsert(["a"], np.zeros((1, 3)))

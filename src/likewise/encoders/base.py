@@ -72,16 +72,11 @@ class Encoder(ABC):
 
 
 def check_and_normalize(vectors: np.ndarray, *, source: str) -> np.ndarray:
-    """Refuse NaN/inf and all-zero rows, return float32 rows scaled to unit length."""
-    vectors = np.asarray(vectors, dtype=np.float32)
-    if vectors.ndim != 2:
-        raise InputError(f"{source}: vectors must be a 2-D array, got shape {vectors.shape}")
-    bad = ~np.isfinite(vectors).all(axis=1)
-    if bad.any():
-        rows = np.flatnonzero(bad)[:5].tolist()
-        raise InputError(
-            f"{source}: {int(bad.sum())} vectors contain NaN or inf (rows {rows}); fix or drop those rows"
-        )
+    """:func:`likewise.neighbors.check_vectors` (2-D, real, finite), then refuse all-zero rows and return
+    float32 rows scaled to unit length."""
+    from likewise.neighbors import check_vectors
+
+    vectors = check_vectors(vectors, source)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     zero = norms[:, 0] == 0
     if zero.any():
