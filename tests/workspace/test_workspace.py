@@ -222,3 +222,12 @@ def test_cache_folder_comes_from_the_environment_or_the_user_cache(monkeypatch, 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert default_cache_dir() == tmp_path / "xdg" / "likewise" / "embeddings"
     assert os.environ.get("LIKEWISE_CACHE") is None
+
+
+def test_a_reader_two_generations_behind_reads_the_current_state(tmp_path, hashing_encoder):
+    ws = _embedded(tmp_path, hashing_encoder)
+    reader = Workspace.open(ws.path, cache=tmp_path / "cache")  # opened now, reads later
+    embed_into_workspace(ws, _dataset(33), hashing_encoder, source={"path": "y.csv"})
+    embed_into_workspace(ws, _dataset(36), hashing_encoder, source={"path": "z.csv"})
+    # the reader's manifest names files the last writer collected: it moves on to the current manifest
+    assert len(reader.records()) == 36 and reader.vectors("raw").vectors.shape[0] == 36

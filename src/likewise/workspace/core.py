@@ -39,7 +39,7 @@ from likewise.errors import InputError
 from likewise.records.dataset import Dataset, LoadSummary
 from likewise.workspace.labelstore import STORE_FILE, LabelInput, LabelState, LabelStore
 from likewise.workspace.lock import WorkspaceBusyError, WriterLock
-from likewise.workspace.objects import CorruptObjectError, ObjectStore, Ref
+from likewise.workspace.objects import CorruptObjectError, MissingObjectError, ObjectStore, Ref
 
 SCHEMA_VERSION = 2
 WORKSPACE_ENV = "LIKEWISE_WORKSPACE"
@@ -282,7 +282,22 @@ class Workspace:
         self._manifest["records"] = {"ref": ref, "count": len(dataset), "source": source,
                                      "summary": dataset.summary.to_dict(), "written": now_iso()}
 
+    def _fresh(self, read: Callable[[], Any]) -> Any:
+        """``read()``; when a file it needs is gone because other writers moved on (this manifest is more than
+        one generation old), read the current manifest once and try again."""
+        try:
+            return read()
+        except MissingObjectError:
+            fresh = _read_manifest(self.path)
+            if fresh is None or fresh.get("generation") == self._manifest.get("generation"):
+                raise
+            self._manifest, self._records = fresh, None
+            return read()
+
     def _ids_texts(self) -> tuple[list[str], list[str]]:
+        return self._fresh(self._read_ids_texts)
+
+    def _read_ids_texts(self) -> tuple[list[str], list[str]]:
         entry = self._manifest.get("records")
         if not entry:
             raise InputError(f"workspace {self.path} holds no records yet; run `likewise embed DATA` first")
@@ -376,6 +391,9 @@ class Workspace:
 
     def vectors(self, kind: VectorKind = "raw") -> Vectors:
         """The ``kind`` vectors, aligned with :meth:`records`; stale or damaged ones raise a clear error."""
+        return self._fresh(lambda: self._read_vectors(kind))
+
+    def _read_vectors(self, kind: VectorKind) -> Vectors:
         from safetensors import SafetensorError
         from safetensors.numpy import load_file
 
@@ -446,10 +464,13 @@ class Workspace:
 
     def artifact_path(self, name: str, what: str | None = None) -> Path | None:
         """The checked path of the object that artifact ``name`` points to (None when there is none)."""
-        entry = self._manifest.get("artifacts", {}).get(name)
-        if not entry or "ref" not in entry:
-            return None
-        return self.objects.verify(entry["ref"], what or name.replace("_", " "))
+        def read() -> Path | None:
+            entry = self._manifest.get("artifacts", {}).get(name)
+            if not entry or "ref" not in entry:
+                return None
+            return self.objects.verify(entry["ref"], what or name.replace("_", " "))
+
+        return self._fresh(read)
 
     def artifact_json(self, name: str) -> Any:
         path = self.artifact_path(name)

@@ -48,6 +48,11 @@ class CorruptObjectError(InputError):
     """A file the manifest points to is missing or does not have the content the manifest recorded."""
 
 
+class MissingObjectError(CorruptObjectError):
+    """A file the manifest points to is not there (deleted by a later writer when this reader's manifest is
+    more than one generation old, or by hand)."""
+
+
 class ObjectStore:
     """The ``objects/`` folder of one workspace."""
 
@@ -99,7 +104,7 @@ class ObjectStore:
         fix = f"run the command that wrote the {what} again"
         if "files" in ref:
             if not path.is_dir():
-                raise CorruptObjectError(f"the {what} folder {path} is missing; {fix}")
+                raise MissingObjectError(f"the {what} folder {path} is missing; {fix}")
             for rel, sha in ref["files"].items():
                 self._check_file(path / rel, sha, what, fix)
             present = {p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()}
@@ -117,6 +122,8 @@ class ObjectStore:
             return
         try:
             actual = file_sha256(path)
+        except FileNotFoundError as exc:
+            raise MissingObjectError(f"the {what} file {path} is missing; {fix}") from exc
         except OSError as exc:
             raise CorruptObjectError(f"the {what} file {path} is unreadable ({exc.strerror or exc}); {fix}") from exc
         if actual != sha:
