@@ -33,6 +33,9 @@ from likewise.neighbors import single_threaded
 from likewise.progress import Progress, no_progress
 
 DEFAULT_MAX_POINTS = 20_000
+# the maps `likewise map` and `likewise report` draw unless told otherwise (fast, no extra needed)
+DEFAULT_PROJECTIONS: tuple[str, ...] = ("pca",)
+DEFAULT_SUPERVISED = "head2d"
 KNN_K = 10
 HEAD2D_STEPS = 300
 SILHOUETTE_MAX = 5_000
@@ -253,9 +256,23 @@ class MapResult:
                                "maps": [p.scores() for p in self.panels], "supervised_gain": self.supervised_gain(),
                                "notes": self.notes, "config": self.config}
         if points:
-            out["points"] = {"ids": self.ids, "labels": self.labels, "roles": self.roles,
-                             "coords": {p.title: p.coords.round(5).tolist() for p in self.panels}}
+            out["points"] = {"positions": np.asarray(self.positions).tolist(), "ids": self.ids, "labels": self.labels,
+                             "roles": self.roles, "coords": {p.title: p.coords.round(5).tolist() for p in self.panels}}
         return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], texts: Sequence[str]) -> MapResult:
+        """A result back from ``to_dict(points=True)``; ``texts`` are the texts of every record (by position)."""
+        points = data["points"]
+        positions = np.asarray(points["positions"], dtype=np.int64)
+        panels = [MapPanel(m["vectors"], m["projection"], bool(m["supervised"]),
+                           np.asarray(points["coords"][m["map"]], dtype=np.float32), m["knn_accuracy"],
+                           m["silhouette"], float(m["seconds"])) for m in data["maps"]]
+        return cls(positions=positions, ids=list(points["ids"]), texts=[str(texts[i]) for i in positions],
+                   labels=list(points["labels"]), roles=list(points["roles"]), classes=list(data["classes"]),
+                   panels=panels, total_records=int(data["total_records"]), max_points=int(data["max_points"]),
+                   chance=data.get("chance_knn_accuracy"), notes=list(data.get("notes", [])),
+                   config=dict(data.get("config", {})))
 
 
 def sample_points(n: int, max_points: int, *, seed: int = 0) -> np.ndarray:
@@ -274,8 +291,8 @@ def make_maps(
     ids: Sequence[str] | None = None,
     texts: Sequence[str] | None = None,
     tuned: bool = True,
-    projections: Sequence[str] = ("pca",),
-    supervised: str | None = "head2d",
+    projections: Sequence[str] = DEFAULT_PROJECTIONS,
+    supervised: str | None = DEFAULT_SUPERVISED,
     heldout: HeldOut | None = None,
     tuner_options: dict[str, Any] | None = None,
     max_points: int = DEFAULT_MAX_POINTS,

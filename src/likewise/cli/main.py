@@ -10,14 +10,27 @@ from likewise import __version__
 from likewise.errors import LikewiseError
 
 
+FLOW = ("datasets", "embed", "info", "label", "labels", "compare-models", "tune", "transform", "evaluate", "runs",
+        "index", "search", "session", "classify", "map", "report", "serve", "demo", "cache")
+
+
 class LikewiseGroup(click.Group):
-    """Turns the library's errors (bad input, missing extras) into a clean one-line error, no traceback."""
+    """Turns the library's errors (bad input, missing extras) into a clean one-line error, no traceback;
+    lists the commands in the order of the flow."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = super().list_commands(ctx)
+        return [n for n in FLOW if n in names] + [n for n in names if n not in FLOW]
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except LikewiseError as exc:
             click.echo(f"Error: {exc}", err=True)
+            ctx.exit(2)
+        except (PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+            where = f": {exc.filename}" if exc.filename else ""
+            click.echo(f"Error: {exc.strerror or exc}{where}; pick a path you can write to", err=True)
             ctx.exit(2)
         except KeyboardInterrupt:
             click.echo("Interrupted; the workspace was left as it was before this command.", err=True)
@@ -39,10 +52,15 @@ def cli() -> None:
       likewise index / search / session         # similarity search, labeling sessions
       likewise classify / map / report          # classifier, 2D maps, a report to share
       likewise serve                            # label in the browser; retrains while you label
+      likewise demo                             # all of it on bundled real data, narrated
     The workspace folder comes from --workspace or $LIKEWISE_WORKSPACE (default ./likewise-workspace).
+    Other libraries' warnings go to a log file ($LIKEWISE_LOG), not the terminal.
     """
+    from likewise.cli.output import quiet_third_party
+
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    quiet_third_party()  # other libraries' bars and warnings go to the log file, never the terminal
 
 
 def _register() -> None:

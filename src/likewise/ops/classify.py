@@ -31,6 +31,17 @@ class ClassifyResult:
                 "export": self.export}
 
 
+def held_out_precision(classification: Classification, threshold: float) -> float | None:
+    """The held-out precision of the classifier that made the predictions (``predicted_with`` vectors) among
+    held-out records with confidence above ``threshold``: what a weak label above that threshold is worth.
+    None when no held-out record was that confident or the threshold is not one of the table's."""
+    score = classification.score(classification.predicted_with)
+    if score is None:
+        return None
+    row = next((r for r in score.thresholds if abs(r["threshold"] - threshold) < 1e-9), None)
+    return None if row is None else row["precision"]
+
+
 def workspace_tuner_options(ws: Workspace) -> dict[str, Any]:
     """The configuration of the workspace's saved head (what ``likewise tune`` used), for a held-out head."""
     head = ws.artifact("head") or {}

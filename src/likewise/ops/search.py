@@ -12,6 +12,7 @@ import json
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -268,7 +269,9 @@ def search(
         raise InputError(f"no record with id {record_id!r}; try `likewise search --text \"...\"` to find one")
     if text is not None and not text.strip():
         raise InputError("the query text is empty")
+    asked = kind
     kind = resolve_kind(ws, kind)  # a bad query is refused above, before an index is built or written
+    why_raw = raw_fallback_reason(ws) if asked == "auto" and kind == "raw" else None
     index = open_index(ws, kind, backend=backend, milvus_uri=milvus_uri)
     if record_id is not None:
         hits = index.search_by_id(str(record_id), k, filter=filter)
@@ -285,7 +288,19 @@ def search(
             encoder = None
             query = {"vector_dim": int(qv.shape[1])}
         hits = index.search(qv, k, filter=filter, encoder_id=encoder)[0]
-    return SearchResult(query, kind, k, list(hits), hits.warning)
+    warning = "; ".join(w for w in (why_raw, hits.warning) if w) or None
+    return SearchResult(query, kind, k, list(hits), warning)
+
+
+def raw_fallback_reason(ws: Workspace) -> str | None:
+    """Why a search on "auto" vectors uses raw ones although tuned ones exist, and how to refresh them."""
+    if not ws.has_vectors("tuned"):
+        return None
+    reason = ws.stale_reason("tuned")
+    if not reason:
+        return None
+    return (f"searching raw vectors: the tuned vectors are stale ({reason}); run `likewise tune` to tune "
+            "again on the current records (or pass --kind raw to silence this)")
 
 
 # -- labeling sessions --------------------------------------------------------------------------------------------
@@ -409,10 +424,26 @@ def compare_session(ws: Workspace, record_id: str, *, size: int = 1000) -> Sessi
         if kind == "tuned" and not ws.has_vectors("tuned"):
             raise InputError("no tuned vectors to compare with; run `likewise tune` first")
         hits = search(ws, record_id=record_id, k=size, kind=kind).hits
-        labels = [data.labels[row[h.id]] for h in hits]
-        known = [lab for lab in labels if lab is not None]
-        same = sum(lab == query_label for lab in known)
-        comparison.results[kind] = {"records": len(hits), "labeled": len(known), "same_class": same,
-                                    "same_class_share": same / len(known) if known else None,
-                                    "top10": [h.id for h in hits[:10]]}
+        counts = same_class_counts([data.labels[row[h.id]] for h in hits], query_label)
+        comparison.results[kind] = {**counts, "top10": [h.id for h in hits[:10]]}
     return comparison
+
+
+def same_class_counts(neighbour_labels: Sequence[str | None], query_label: str | None) -> dict[str, Any]:
+    """How many of a query's neighbours share its class, counted among the labeled ones only: an unlabeled
+    neighbour is neither a hit nor a miss. The one definition behind ``session compare`` and the report's
+    before/after example.
+
+    >>> same_class_counts(["a", None, "b", "a", None], "a")
+    {'records': 5, 'labeled': 3, 'unlabeled': 2, 'same_class': 2, 'same_class_share': 0.6666666666666666}
+    """
+    known = [lab for lab in neighbour_labels if lab is not None]
+    same = sum(lab == query_label for lab in known) if query_label is not None else 0
+    return {"records": len(neighbour_labels), "labeled": len(known), "unlabeled": len(neighbour_labels) - len(known),
+            "same_class": same, "same_class_share": same / len(known) if known and query_label is not None else None}
+
+
+def describe_counts(counts: dict[str, Any]) -> str:
+    """``3 of 4 labeled in the query's class, 6 unlabeled``."""
+    return (f"{counts['same_class']:,} of {counts['labeled']:,} labeled in the query's class, "
+            f"{counts['unlabeled']:,} unlabeled")

@@ -19,8 +19,11 @@ import numpy as np
 from likewise.classify import DEFAULT_C, Classification, classify_records
 from likewise.evaluation import make_heldout
 from likewise.errors import InputError
-from likewise.maps import DEFAULT_MAX_POINTS, MapResult, make_maps, sample_points
+from likewise.maps import (DEFAULT_MAX_POINTS, DEFAULT_PROJECTIONS, DEFAULT_SUPERVISED, MapResult, make_maps,
+                           sample_points)
 from likewise.progress import Progress, no_progress
+from likewise.report.provenance import (Source, data_source, evaluation_source, maps_source, models_source,
+                                        tuning_source)
 from likewise.report.session import SessionExample, session_example
 
 VERSIONED = ("likewise", "numpy", "scikit-learn", "torch", "sentence-transformers", "onnxruntime", "matplotlib",
@@ -34,8 +37,8 @@ class ReportOptions:
     seed: int = 0
     test_size: float = 0.4
     budget: int | str = "all"
-    projections: tuple[str, ...] = ("pca",)
-    supervised: str | None = "head2d"
+    projections: tuple[str, ...] = DEFAULT_PROJECTIONS
+    supervised: str | None = DEFAULT_SUPERVISED
     max_points: int = DEFAULT_MAX_POINTS
     query_id: str | None = None
     k: int = 10
@@ -63,6 +66,10 @@ class ReportData:
     figures: dict[str, bytes] = field(default_factory=dict)
     timeline: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    sources: dict[str, Source | None] = field(default_factory=dict)  # section id -> where its numbers come from
+    headline: dict[str, Any] = field(default_factory=dict)
+    chance: dict[str, float] = field(default_factory=dict)
+    data_name: str = ""
 
 
 def versions() -> dict[str, str]:
@@ -123,6 +130,46 @@ def _timeline(ws) -> dict[str, Any]:
     return {"labels": label_timeline(ws), "runs": runs}
 
 
+def seed_count(cell: dict[str, Any]) -> int:
+    from likewise.report.figures import seed_count as count
+
+    return count(cell)
+
+
+def chance_levels(class_counts: dict[str, int]) -> dict[str, float]:
+    """What each metric scores for a guess that ignores the vectors: ``top_k`` (a random neighbour's chance
+    of sharing the query's class, the sum of squared class shares) and accuracy (always the largest class)."""
+    total = sum(class_counts.values())
+    if total == 0:
+        return {}
+    shares = [n / total for n in class_counts.values()]
+    return {"top_k": float(sum(p * p for p in shares)), "logreg_accuracy": float(max(shares))}
+
+
+def headline_numbers(evaluation: dict[str, Any] | None, session: SessionExample, split: dict[str, Any],
+                     budget: int | str) -> dict[str, Any]:
+    """Raw vs tuned on held-out records at the stated budget: from ``likewise evaluate`` when it ran (the
+    report's budget when evaluated, else the largest), else from the report's own held-out head."""
+    summary = (evaluation or {}).get("summary") or []
+    by = {(str(e["budget"]), e["method"]): e for e in summary if "top_k" in e}
+    budgets = [str(e["budget"]) for e in sorted(summary, key=lambda e: e["train_records"])
+               if ("likewise" in {m for (b, m) in by if b == str(e["budget"])}
+                   and "raw" in {m for (b, m) in by if b == str(e["budget"])})]
+    if budgets:
+        chosen = str(budget) if str(budget) in budgets else budgets[-1]
+        tuned, raw = by[(chosen, "likewise")], by[(chosen, "raw")]
+        tests = [r["test_records"] for r in (evaluation or {}).get("rows", [])
+                 if str(r.get("budget")) == chosen and r.get("method") == "likewise"]
+        return {"by": "evaluate", "k": evaluation["config"].get("k"), "budget": chosen,
+                "labels": int(tuned["train_records"]), "test_records": tests[0] if tests else None,
+                "raw": raw["top_k"]["mean"], "tuned": tuned["top_k"]["mean"], "seeds": seed_count(tuned)}
+    if session.mean_hits_before is None:
+        return {}
+    return {"by": "report", "k": min(session.k, max(session.held_out_queries - 1, 1)), "budget": split["budget"],
+            "labels": split["train_records"], "test_records": session.held_out_queries,
+            "raw": session.mean_hits_before, "tuned": session.mean_hits_after, "seeds": 1}
+
+
 def gather(ws, options: ReportOptions | None = None, *, progress: Progress = no_progress) -> ReportData:
     """Compute every section of the report for workspace ``ws`` (nothing is written)."""
     from likewise.ops.classify import workspace_tuner_options
@@ -175,17 +222,27 @@ def gather(ws, options: ReportOptions | None = None, *, progress: Progress = no_
     lap("classifier")
 
     progress(3, 4, "report: maps")
-    maps = make_maps(raw, labels, ids=ids, texts=texts, tuned=True, projections=options.projections,
-                     supervised=options.supervised, heldout=heldout, max_points=max(options.max_points, len(shown)),
-                     seed=options.seed)
-    lap("maps")
+    from likewise.ops.maps import data_name, maps_key, stored_maps
+
+    key = maps_key(ws, tuned=True, projections=options.projections, supervised=options.supervised,
+                   max_points=options.max_points, seed=options.seed, test_size=options.test_size, budget=options.budget)
+    maps = stored_maps(ws, key) if len(shown) == min(len(data), options.max_points) else None
+    reused = maps is not None
+    if maps is None:
+        maps = make_maps(raw, labels, ids=ids, texts=texts, tuned=True, projections=options.projections,
+                         supervised=options.supervised, heldout=heldout,
+                         max_points=max(options.max_points, len(shown)), seed=options.seed)
+    lap("maps (drawn by `likewise map`, reused)" if reused else "maps")
 
     evaluation = _evaluation(ws)
     timeline = _timeline(ws)
+    class_counts = data.class_counts()
+    chance = chance_levels(class_counts)
     figures = {"maps": maps_png(maps), "confidence": confidence_png(classification.scores),
                "timeline": timeline_png(timeline["labels"], timeline["runs"])}
     if evaluation and evaluation.get("summary"):
-        figures["budget_curve"] = budget_curve_png(evaluation["summary"], k=evaluation.get("config", {}).get("k"))
+        figures["budget_curve"] = budget_curve_png(evaluation["summary"], k=evaluation.get("config", {}).get("k"),
+                                                   chance=chance)
     else:
         notes.append("No label-budget curve: run `likewise evaluate` for raw vs tuned metrics across label budgets.")
     lap("figures")
@@ -204,8 +261,27 @@ def gather(ws, options: ReportOptions | None = None, *, progress: Progress = no_
         "classifier": classification.config,
         "maps": maps.config,
     }
+    from likewise.ops.runs import list_runs
+
+    generated = now_iso()
+    runs = list_runs(ws)
+    labeled_now = int(data.labeled_mask.sum())
+    this_report = Source("likewise report", generated, labeled=labeled_now)
+    sources = {
+        "data": data_source(ws, labeled_now),
+        "models": models_source(comparison),
+        "evaluation": evaluation_source(evaluation, ws.artifact("evaluation"), runs,
+                                        labels_seq_now=ws.store.last_seq(), labeled_now=labeled_now),
+        "tuning": tuning_source(ws, runs),
+        "session": this_report, "classifier": this_report,
+        "maps": maps_source(ws.artifact("maps"), reused, generated),
+        "timeline": Source("likewise runs", generated),
+    }
+    name = data_name(ws)
     return ReportData(
-        title=f"likewise report: {ws.path.name}", workspace=str(ws.path), generated=now_iso(),
+        title=f"{name}: raw vs tuned similarity", workspace=str(ws.path), generated=generated,
+        sources=sources, chance=chance, data_name=name,
+        headline=headline_numbers(evaluation, session, heldout.describe(), options.budget),
         data=_data_section(ws, data), model_comparison=comparison, evaluation=evaluation, session=session,
         classification=classification, maps=maps, split=heldout.describe(), configuration=configuration,
         versions=versions(), timings=timings, figures=figures, notes=notes, timeline=timeline,

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Union
 
 from likewise.report.content import ReportData, seeds
+from likewise.report.provenance import Source
 
 
 @dataclass
@@ -21,6 +22,7 @@ class Text:
     text: str
     note: bool = False  # a side remark (smaller, muted)
     literal: bool = False
+    kind: str = "text"  # "source": when and by which command; "flag": partial or out of date data
 
 
 @dataclass
@@ -78,6 +80,42 @@ def _short(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def source_blocks(source: Source | None) -> list[Block]:
+    """The line saying when and by which command a section's numbers were computed, then its flags."""
+    if source is None:
+        return []
+    return [Text(source.sentence(), note=True, kind="source")] + [Text(f, kind="flag") for f in source.flags]
+
+
+def headline_section(r: ReportData) -> Section:
+    """One sentence at the top: raw vs tuned on held-out records at the stated budget, what top_k means."""
+    h = r.headline
+    if not h:
+        return Section("headline", "In one sentence", [Text("No held-out records to score raw vs tuned vectors "
+                                                             "on: label more records, then `likewise report` again.")])
+    k = h["k"]
+    verb = "raises" if h["tuned"] > h["raw"] else ("keeps" if h["tuned"] == h["raw"] else "lowers")
+    budget = "all labels" if str(h["budget"]) == "all" else f"budget {h['budget']}"
+    seeds = f", mean of {h['seeds']} seeds" if h.get("seeds", 1) > 1 else ""
+    tests = f"{h['test_records']:,} " if h.get("test_records") else ""
+    by = ("`likewise evaluate`" if h["by"] == "evaluate" else "this report's held-out head")
+    sentence = (f"On {tests}held-out records, tuning on {h['labels']:,} labeled records ({budget}{seeds}) {verb} "
+                f"top_{k} — the share of a record's {k} nearest neighbours that are in its own class — from "
+                f"{pct(h['raw'])} (raw vectors) to {pct(h['tuned'])} (tuned).")
+    chance = r.chance.get("top_k")
+    blocks: list[Block] = [Text(sentence, kind="headline")]
+    note = f"Numbers from {by}"
+    if chance is not None:
+        note += f"; a random neighbour shares the query's class {pct(chance)} of the time (chance)"
+    blocks.append(Text(note + ".", note=True))
+    source = r.sources.get("evaluation") if h["by"] == "evaluate" else r.sources.get("session")
+    blocks += [b for b in source_blocks(source) if getattr(b, "kind", "") == "flag"]
+    tuning = r.sources.get("tuning")
+    if tuning is not None:
+        blocks += source_blocks(tuning)
+    return Section("headline", "In one sentence", blocks)
+
+
 def data_section(r: ReportData) -> Section:
     d = r.data
     source = d["source"].get("path") or d["source"].get("dataset") or "?"
@@ -93,7 +131,8 @@ def data_section(r: ReportData) -> Section:
         rows.append(["texts", f"{d['empty_texts']:,} empty (dropped), {d['truncated_texts']:,} cut"])
     classes = Table(["class", "labeled records", "share"],
                     [[c, f"{n:,}", pct(n / max(d["labeled"], 1))] for c, n in d["classes"].items()])
-    return Section("data", "Data", [Table(["", ""], rows), classes] + [Text(n, note=True) for n in r.notes])
+    return Section("data", "Data", source_blocks(r.sources.get("data")) + [Table(["", ""], rows), classes]
+                   + [Text(n, note=True) for n in r.notes])
 
 
 def models_section(r: ReportData) -> Section:
@@ -105,7 +144,7 @@ def models_section(r: ReportData) -> Section:
     rows = [[str(i + 1), s["model"], str(s["dim"]), pct(s["metrics"].get("top_k")), pct(s["metrics"].get("map_at_r")),
              pct(s["metrics"].get("precision_at_1")), "cached" if s.get("texts_per_s") is None else f"{s['texts_per_s']:,.0f}"]
             for i, s in enumerate(comparison.get("results", []))]
-    return Section("models", "Model comparison", [
+    return Section("models", "Model comparison", source_blocks(r.sources.get("models")) + [
         Table(["rank", "model", "dim", f"top_{k}", "MAP@R", "P@1", "texts/s"], rows,
               f"Pretrained encoders on {comparison['results'][0]['test_records']:,} held-out labeled records, no tuning."
               if comparison.get("results") else "")])
@@ -123,13 +162,24 @@ def evaluation_section(r: ReportData) -> Section:
     rows = [[e["method"], str(e["budget"]), f"{e['train_records']:,}", _mean(e.get("top_k")), _mean(e.get("map_at_r")),
              _mean(e.get("precision_at_1")), _mean(e.get("logreg_accuracy")), f"{e['seconds']:.1f}"]
             for e in ev.get("summary", [])]
-    return Section("evaluation", "Raw vs tuned on held-out records", [
-        Text(f"From `likewise evaluate`: each method trained on a label budget only and scored on the held-out "
+    from likewise.report.figures import budget_ticks
+
+    seeds_run = config.get("seeds") or []
+    several = len(seeds_run) > 1
+    ticks = ", ".join(name for _, name in budget_ticks(ev.get("summary", [])))
+    chance = r.chance
+    chance_text = (f" The dashed line is chance: {pct(chance['top_k'])} for top_{k} (a random neighbour), "
+                   f"{pct(chance['logreg_accuracy'])} for accuracy (always the largest class)." if chance else "")
+    band = "the shaded band is the min–max over seeds" if several else "one seed, so no band"
+    return Section("evaluation", "Raw vs tuned on held-out records", source_blocks(r.sources.get("evaluation")) + [
+        Text(f"Each method trained on a label budget only and scored on the held-out "
              f"{100 * config.get('test_size', 0.4):.0f}% ({config.get('labeled_records', '?')} labeled records in all), "
-             f"seeds {config.get('seeds')}."),
+             f"seed{'s' if several else ''} {', '.join(str(x) for x in seeds_run)}."),
         Figure("budget_curve", "held-out metrics vs labeled training records",
-               "Mean over seeds; the shaded band is the min–max over seeds."),
-        Table(columns, rows, "Percent on held-out records, mean over seeds (min–max)."),
+               f"Budgets (labeled training records): {ticks}. Mean over seeds; {band}.{chance_text}",
+               ),
+        Table(columns, rows, "Percent on held-out records, mean over seeds (min–max)." if several else
+              "Percent on held-out records (one seed)."),
     ])
 
 
@@ -140,16 +190,18 @@ def _mark(hit: bool | None) -> str:
 def session_section(r: ReportData) -> Section:
     s = r.session
     tables = []
-    for which, rows in (("before tuning (raw)", s.before), ("after tuning", s.after)):
-        hits = sum(bool(n.hit) for n in rows)
+    from likewise.ops.search import describe_counts
+
+    for which, side, rows in (("before tuning (raw)", "before", s.before), ("after tuning", "after", s.after)):
         tables.append(Table(["", "same class", "score", "label", "text"],
                             [[str(i + 1), _mark(n.hit), f"{n.score:.3f}", n.label or "unlabeled", _short(n.text, 120)]
-                             for i, n in enumerate(rows)], f"{which}: {hits} of {len(rows)} in the query's class"))
-    blocks: list[Block] = [
+                             for i, n in enumerate(rows)], f"{which}: {describe_counts(s.counts(side))}"))
+    blocks: list[Block] = source_blocks(r.sources.get("session")) + [
         Text(f"Query ({s.query_role} record {s.query_id}, class {s.query_label or 'unlabeled'}): "
              f"“{_short(s.query_text, 300)}”", literal=True),
         SideBySide(tables),
-        Text("✓ same class as the query, ✗ another class, · unlabeled. \"After\" uses a head trained on the "
+        Text("✓ same class as the query, ✗ another class, · unlabeled (neither: shares are counted among the "
+             "labeled neighbours, as `likewise session compare` counts them). \"After\" uses a head trained on the "
              "training records only; the query is a record it never saw.", note=True),
     ]
     if s.mean_hits_before is not None:
@@ -157,6 +209,19 @@ def session_section(r: ReportData) -> Section:
                            f"{pct(s.mean_hits_before)} of the {s.k} nearest share the query's class before tuning, "
                            f"{pct(s.mean_hits_after)} after."))
     return Section("session", "A similarity session, before and after", blocks)
+
+
+def weak_label_counts(c, thresholds=(0.7, 0.9)) -> str:
+    """``744 with confidence > 0.7 (held-out precision 68.0% at that threshold), ...``: every count of weak
+    labels with the precision the same classifier reached above that threshold on held-out records."""
+    from likewise.ops.classify import held_out_precision
+
+    parts = []
+    for t in thresholds:
+        precision = held_out_precision(c, t)
+        where = f"held-out precision {pct(precision)}" if precision is not None else "no held-out record that sure"
+        parts.append(f"{int((c.confidences > t).sum()):,} with confidence > {t:g} ({where})")
+    return ", ".join(parts)
 
 
 def classifier_section(r: ReportData) -> Section:
@@ -177,12 +242,11 @@ def classifier_section(r: ReportData) -> Section:
                         for i, row in enumerate(c.scores[0].thresholds)],
                        "How a confidence filter trades records for precision, on held-out records.")
     n = len(c.predicted)
-    above = {t: int((c.confidences > t).sum()) for t in (0.5, 0.7, 0.9)}
     predicted = (f"{n:,} unlabeled records get a predicted label from a classifier on {c.predicted_with} vectors "
-                 f"trained on all labeled records: {above[0.7]:,} with confidence > 0.7, {above[0.9]:,} > 0.9. "
+                 f"trained on all labeled records: {weak_label_counts(c)}. "
                  "Export them with `likewise classify -o weak_labels.json --format refinery`."
                  if n else "Every record is labeled: there is nothing to predict.")
-    return Section("classifier", "Classifier", [summary, Figure("confidence", "share kept and precision vs threshold"),
+    return Section("classifier", "Classifier", source_blocks(r.sources.get("classifier")) + [summary, Figure("confidence", "share kept and precision vs threshold"),
                                                 thresholds, per_class, Text(predicted)])
 
 
@@ -190,7 +254,7 @@ def maps_section(r: ReportData) -> Section:
     m = r.maps
     rows = [[p.title, "yes" if p.supervised else "no", pct(p.knn_accuracy),
              "–" if p.silhouette is None else f"{p.silhouette:.3f}", f"{p.seconds:.1f}"] for p in m.panels]
-    blocks: list[Block] = [
+    blocks: list[Block] = source_blocks(r.sources.get("maps")) + [
         Text(f"{m.describe()}. Scores: kNN accuracy (10 nearest, in 2D) and silhouette, on held-out records only; "
              f"chance (largest class) is {pct(m.chance)}."),
         Figure("maps", "2D maps of raw and tuned vectors, coloured by class"),
@@ -214,7 +278,7 @@ def timeline_section(r: ReportData) -> Section:
              f"{run['labeled']:,}" if run.get("labeled") is not None else "", run["summary"],
              "" if run.get("seconds") is None else f"{run['seconds']:.1f}"] for run in runs]
     now = labels[-1]["labeled"] if labels else 0
-    return Section("timeline", "Labels and quality over time", [
+    return Section("timeline", "Labels and quality over time", source_blocks(r.sources.get("timeline")) + [
         Text(f"{now:,} records labeled now, after {labels[-1]['events'] if labels else 0:,} label events; "
              f"{len(runs)} logged run(s) (`likewise runs`)."),
         Figure("timeline", "labels over time and quality over the label count",
@@ -239,5 +303,5 @@ def config_section(r: ReportData) -> Section:
 
 
 def build_document(r: ReportData) -> list[Section]:
-    return [data_section(r), models_section(r), evaluation_section(r), session_section(r), classifier_section(r),
+    return [headline_section(r), data_section(r), models_section(r), evaluation_section(r), session_section(r), classifier_section(r),
             maps_section(r), timeline_section(r), config_section(r)]

@@ -21,6 +21,8 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 img{max-width:100%;height:auto;border:1px solid #eee;background:#fff}
 figure{margin:12px 0}figcaption{color:#555;font-size:13px}
 pre{background:#f4f4f4;padding:12px;overflow:auto;font-size:12px;max-height:420px;border:1px solid #e5e5e5}
+.headline{font-size:18px;line-height:1.45;margin:14px 0 4px;max-width:980px}
+.source{margin:-4px 0 8px}.flag{background:#fff4d6;border-left:4px solid #d9a400;padding:6px 10px;margin:8px 0}
 .hit{color:#1a7f37;font-weight:600}.miss{color:#c62828;font-weight:600}
 """
 
@@ -55,7 +57,8 @@ def _inline_code(text: str) -> str:
 def _block(block: Block, report: ReportData) -> str:
     if isinstance(block, Text):
         body = html.escape(block.text) if block.literal else _inline_code(block.text)
-        return f'<p class="note">{body}</p>' if block.note else f"<p>{body}</p>"
+        css = " ".join(c for c in ("note" if block.note else "", block.kind if block.kind != "text" else "") if c)
+        return f'<p class="{css}">{body}</p>' if css else f"<p>{body}</p>"
     if isinstance(block, Table):
         return _table(block)
     if isinstance(block, SideBySide):
@@ -90,7 +93,7 @@ def render_html(report: ReportData, sections: list[Section] | None = None) -> st
 <style>{CSS}{MAP_CSS}</style></head>
 <body><main>
 <h1>{html.escape(report.title)}</h1>
-<p class="meta">Workspace {html.escape(report.workspace)} · generated {html.escape(report.generated)} ·
+<p class="meta">Workspace {html.escape(report.workspace)} · generated {html.escape(report.generated.replace('T', ' ')[:16])} UTC ·
 likewise {html.escape(report.versions.get('likewise', '?'))} · self-contained: opens without a network</p>
 <nav>{nav}</nav>
 {''.join(_section(s, report) for s in sections)}

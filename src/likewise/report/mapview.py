@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from likewise.maps import MapResult
-from likewise.report.figures import GREY, class_colors, panel_caption
+from likewise.report.figures import GREY, LABELED_ALPHA, UNLABELED_ALPHA, class_colors, panel_caption, point_radius
 
 HOVER_TEXT_CHARS = 300
 
@@ -25,7 +25,7 @@ MAP_CSS = """
 .lw-legend{font:12px system-ui,sans-serif;margin:8px 0;display:flex;flex-wrap:wrap;gap:10px}
 .lw-legend span{cursor:pointer;user-select:none}
 .lw-legend span.off{opacity:.35;text-decoration:line-through}
-.lw-legend i{display:inline-block;width:10px;height:10px;border-radius:50%;margin-right:4px}
+.lw-legend i{display:inline-block;width:10px;height:10px;border-radius:50%;margin-right:4px;vertical-align:middle}
 .lw-tip{position:fixed;pointer-events:none;max-width:380px;background:#222;color:#fff;padding:6px 8px;
  border-radius:4px;font:12px/1.35 system-ui,sans-serif;display:none;z-index:10;white-space:pre-wrap}
 """
@@ -42,7 +42,7 @@ MAP_JS = r"""
    var r=data.radius,n=data.labels.length,drawn=0;
    for(var pass=0;pass<2;pass++){for(var i=0;i<n;i++){
     var c=data.labels[i];if((pass===0)!==(c<0))continue;if(c>=0&&hidden[c])continue;
-    ctx.fillStyle=colorOf(i);ctx.globalAlpha=c<0?0.45:0.8;
+    ctx.fillStyle=colorOf(i);ctx.globalAlpha=c<0?data.alpha_unlabeled:data.alpha;
     ctx.beginPath();ctx.arc(v.px[i],v.py[i],r,0,6.2832);ctx.fill();drawn++;}}
    ctx.globalAlpha=1;v.base.setAttribute('data-points-drawn',drawn);
   }
@@ -69,12 +69,14 @@ MAP_JS = r"""
     tip.style.left=(e.clientX+14)+'px';tip.style.top=(e.clientY+14)+'px';tip.style.display='block';});
    top.addEventListener('mouseleave',function(){ring(-1);tip.style.display='none';});
   });
+  function dot(s,color,alpha){var d=s.querySelector('i'),px=Math.max(2*data.radius,4)+'px';
+   d.style.background=color;d.style.width=px;d.style.height=px;d.style.opacity=alpha;}
   data.classes.forEach(function(name,c){var s=document.createElement('span');s.innerHTML='<i></i>';
-   s.querySelector('i').style.background=data.colors[c];s.appendChild(document.createTextNode(name));
+   dot(s,data.colors[c],data.alpha);s.appendChild(document.createTextNode(name));
    s.addEventListener('click',function(){hidden[c]=!hidden[c];s.classList.toggle('off');views.forEach(paint);});
    legend.appendChild(s);});
   if(data.labels.some(function(c){return c<0;})){var s=document.createElement('span');
-   s.innerHTML='<i></i>unlabeled';s.querySelector('i').style.background=data.grey;legend.appendChild(s);}
+   s.innerHTML='<i></i>unlabeled';dot(s,data.grey,data.alpha_unlabeled);legend.appendChild(s);}
   views.forEach(paint);
  }
  document.querySelectorAll('[data-lw-map]').forEach(function(root){
@@ -97,7 +99,9 @@ def map_data(result: MapResult) -> dict[str, Any]:
         "classes": result.classes,
         "colors": [colors[c] for c in result.classes],
         "grey": GREY,
-        "radius": float(np.clip(60 / np.sqrt(max(len(result.ids), 1)), 1.2, 4.0)),
+        "radius": point_radius(len(result.ids)),
+        "alpha": LABELED_ALPHA,
+        "alpha_unlabeled": UNLABELED_ALPHA,
         "ids": result.ids,
         "texts": [t if len(t) <= HOVER_TEXT_CHARS else t[:HOVER_TEXT_CHARS] + "…" for t in result.texts],
         "labels": [code[lab] if lab is not None else -1 for lab in result.labels],

@@ -48,6 +48,10 @@ def _inline(text: str) -> str:
 
 def _text(block: Text) -> str:
     body = md_text(block.text) if block.literal else _inline(block.text)
+    if block.kind == "flag" and body:
+        return f"> **Note:** {body}"
+    if block.kind == "headline" and body:
+        return f"**{body}**"
     return f"*{body}*" if block.note and body else body
 
 

@@ -38,7 +38,14 @@ class SessionExample:
     held_out_queries: int
 
     def hits(self, which: str) -> int:
-        return sum(bool(n.hit) for n in (self.before if which == "before" else self.after))
+        return self.counts(which)["same_class"]
+
+    def counts(self, which: str) -> dict[str, Any]:
+        """Same-class neighbours among the labeled ones, as ``likewise session compare`` counts them."""
+        from likewise.ops.search import same_class_counts
+
+        rows = self.before if which == "before" else self.after
+        return same_class_counts([n.label for n in rows], self.query_label)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
