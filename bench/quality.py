@@ -19,7 +19,9 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-K = {"bbc_news": 100, "rotten_tomatoes": 1000}
+K = {"bbc_news": 100, "rotten_tomatoes": 1000, "foldoc": 25, "drug_reviews": 30, "drug_conditions": 10}
+"""k per dataset: BBC News and Rotten Tomatoes as in the issue; for the new sets about the median held-out class
+size (FOLDOC: its smallest held-out subject has 24 records; drug reviews: 36 neutral held out; conditions: 6-77)."""
 TARGETS = {
     ("bbc_news", "25"): 0.78, ("bbc_news", "100"): 0.89, ("bbc_news", "250"): 0.92,
     ("rotten_tomatoes", "25"): 0.54, ("rotten_tomatoes", "250"): 0.60,
@@ -73,10 +75,11 @@ def encoder_rows(name: str, texts: list[str], labels: list, budgets, seeds, k: i
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", default="bbc_news,rotten_tomatoes")
+    parser.add_argument("--datasets", default="bbc_news,rotten_tomatoes,foldoc,drug_reviews")
     parser.add_argument("--budgets", default="25,100,250,all")
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--methods", default="raw,reference,lda,likewise")
+    parser.add_argument("--methods", default="raw,reference,lda,lda_shrinkage,centroids,head,likewise")
+    parser.add_argument("--out", default=None, help="also write every row as JSON lines to this file")
     parser.add_argument("--encoder-finetune", action="store_true")
     args = parser.parse_args()
     from likewise.evaluation import evaluate_methods
@@ -93,20 +96,34 @@ def main() -> None:
               f"({time.perf_counter() - t0:.0f} s)\n")
         print(f"| budget | method | top_{k} | MAP@R | logreg acc | fit s | target |")
         print("|---|---|---|---|---|---|---|")
-        raw = {}
+        by_cell = {(r.method, str(r.budget), r.seed): r.metrics["top_k"] for r in result.rows}
+        means = {(e["method"], e["budget"]): e["top_k"]["mean"] for e in result.summary()}
         for entry in sorted(result.summary(), key=lambda e: (budgets.index(e["budget"] if e["budget"] == "all" else int(e["budget"])),
                                                               args.methods.split(",").index(e["method"]))):
             cell = lambda m: f"{100 * entry[m]['mean']:.1f} [{100 * entry[m]['min']:.1f}-{100 * entry[m]['max']:.1f}]"
-            if entry["method"] == "raw":
-                raw[entry["budget"]] = entry["top_k"]["mean"]
             target = TARGETS.get((name, entry["budget"])) if entry["method"] == "likewise" else None
             mark = ""
             if target is not None:
                 mark = f">= {100 * target:.0f}: {'met' if entry['top_k']['mean'] >= target else 'MISSED'}"
-            if entry["method"] == "likewise" and entry["budget"] in raw and entry["top_k"]["min"] < raw[entry["budget"]]:
-                mark += " (a seed below raw)"
+            if entry["method"] == "likewise":
+                rivals = [m for m in ("raw", "reference", "lda", "lda_shrinkage") if (m, entry["budget"]) in means]
+                best = max(rivals, key=lambda m: means[(m, entry["budget"])]) if rivals else None
+                if best is not None and entry["top_k"]["mean"] < means[(best, entry["budget"])]:
+                    mark += f" below {best}"
+                worst = min((by_cell[("likewise", entry["budget"], s)] - by_cell[("raw", entry["budget"], s)]
+                             for s in seeds if ("raw", entry["budget"], s) in by_cell and ("likewise", entry["budget"], s) in by_cell),
+                            default=0.0)
+                if worst < -0.005:
+                    mark += f" (a seed {100 * -worst:.1f} below raw)"
             print(f"| {entry['budget']} | {entry['method']} | {cell('top_k')} | {cell('map_at_r')} | "
                   f"{cell('logreg_accuracy')} | {entry['seconds']:.1f} | {mark} |", flush=True)
+        if args.out:
+            import json
+
+            with open(args.out, "a", encoding="utf-8") as out:
+                for r in result.rows:
+                    out.write(json.dumps({"dataset": name, "method": r.method, "budget": str(r.budget), "seed": r.seed,
+                                          "seconds": r.seconds, **r.metrics}) + "\n")
         if args.encoder_finetune:
             small = [b for b in budgets if b != "all" and b <= 250]
             encoder_rows(name, texts, labels, small, seeds[:1], k)

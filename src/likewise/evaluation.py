@@ -199,17 +199,23 @@ def _reference(X_train: np.ndarray, y_train: np.ndarray, X_apply: np.ndarray, se
     return _tuner(**{**REFERENCE_RECIPE, "force": True})(X_train, y_train, X_apply, seed, k)
 
 
-def _lda(X_train: np.ndarray, y_train: np.ndarray, X_apply: np.ndarray, seed: int, k: int) -> np.ndarray:
-    from likewise.tuning import lda_baseline
+def _lda(shrinkage: bool) -> FitApply:
+    def fit_apply(X_train: np.ndarray, y_train: np.ndarray, X_apply: np.ndarray, seed: int, k: int) -> np.ndarray:
+        from likewise.tuning import lda_baseline
 
-    return lda_baseline(X_train, y_train, X_apply)
+        return lda_baseline(X_train, y_train, X_apply, shrinkage=shrinkage)
+
+    return fit_apply
 
 
 METHODS: dict[str, tuple[str, FitApply]] = {
     "raw": ("the pretrained vectors, untouched", _raw),
     "reference": ("the reference recipe: skip head, batch-hard triplet (cosine, margin 0.5), Adam 1e-3", _reference),
-    "lda": ("scikit-learn LinearDiscriminantAnalysis projection", _lda),
-    "likewise": ("likewise's default Tuner()", _tuner()),
+    "lda": ("scikit-learn LinearDiscriminantAnalysis projection", _lda(False)),
+    "lda_shrinkage": ("LinearDiscriminantAnalysis with Ledoit-Wolf shrinkage (solver eigen)", _lda(True)),
+    "centroids": ("the class-centroid map W = I + 3 U U^T, no training", _tuner(method="centroids")),
+    "head": ("likewise's trained head alone: Tuner(method='head')", _tuner(method="head")),
+    "likewise": ("likewise's default, `likewise tune`: Tuner(method='auto')", _tuner(method="auto")),
 }
 
 
@@ -288,7 +294,7 @@ def evaluate_methods(
     X: np.ndarray,
     labels: Sequence[Hashable | None],
     *,
-    methods: Sequence[str] = ("raw", "reference", "lda", "likewise"),
+    methods: Sequence[str] = ("raw", "reference", "lda", "lda_shrinkage", "likewise"),
     budgets: Sequence[int | str] = DEFAULT_BUDGETS,
     seeds: Sequence[int] = (0, 1, 2),
     k: int = 100,

@@ -55,3 +55,50 @@ def test_finetune_refuses_one_class(tmp_path):
 
     with pytest.raises(InputError, match="one class"):
         finetune_encoder(["a", "b", "c"], ["x", "x", "x"], tmp_path / "m")
+
+
+@pytest.mark.slow
+def test_trainer_batches_are_likewise_batches_and_it_prints_nothing(tmp_path, minilm, capfd, monkeypatch):
+    """The trainer draws every batch from likewise's sampler (never a single-class batch, even with an
+    imbalanced label set), and neither the trainer nor the model card writes to stdout or stderr (no
+    ``{'train_runtime': ...}`` dict, no "Computing widget examples" bar): only likewise's progress."""
+    from likewise.datasets import load_dataset
+    from likewise.tuning import sampler as sampler_module
+    from likewise.tuning.encoder_finetune import finetune_encoder
+
+    data = load_dataset("bbc_news")
+    rng = np.random.default_rng(1)
+    sizes = {"business": 14, "sports": 3, "tech": 2}
+    picks = np.concatenate([rng.choice([i for i, lab in enumerate(data.labels) if lab == c], n, replace=False)
+                            for c, n in sizes.items()])
+    texts, labels = [data.texts[i][:300] for i in picks], [data.labels[i] for i in picks]
+    seen: list[list[int]] = []
+    original = sampler_module.EpochBatchSampler.__iter__
+
+    def recording(self):
+        for batch in original(self):
+            seen.append(batch)
+            yield batch
+
+    monkeypatch.setattr(sampler_module.EpochBatchSampler, "__iter__", recording)
+    capfd.readouterr()
+    finetune_encoder(texts, labels, tmp_path / "m", epochs=2, batch_size=8, device="cpu", force=True)
+    out, err = capfd.readouterr()
+    assert "train_runtime" not in out + err and "Computing widget examples" not in out + err
+    assert out == ""
+    assert len(seen) >= 2 * 3  # 19 records / 8 per batch, 2 epochs
+    y = np.asarray(labels)
+    for batch in seen:
+        classes, counts = np.unique(y[batch], return_counts=True)
+        assert len(classes) >= 2 and counts.min() >= 2
+
+
+def test_schedule_fits_the_time_budget():
+    from likewise.tuning.encoder_finetune import DEFAULT_EPOCHS, DEFAULT_LR, plan_schedule
+
+    assert plan_schedule(200, None) == (DEFAULT_EPOCHS, DEFAULT_LR)
+    assert plan_schedule(200, 10_000) == (DEFAULT_EPOCHS, DEFAULT_LR)
+    epochs, lr = plan_schedule(1000, 150)
+    assert 1 <= epochs < DEFAULT_EPOCHS and DEFAULT_LR < lr <= 2e-4
+    assert plan_schedule(100_000, 10) == (1, 2e-4)
+    assert plan_schedule(1000, 150, device="cuda")[0] == DEFAULT_EPOCHS

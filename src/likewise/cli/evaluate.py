@@ -29,8 +29,8 @@ def render_summary(summary: list[dict], k: int, title: str) -> None:
 
 
 @click.command("evaluate")
-@click.option("--methods", default="raw,reference,lda,likewise", show_default=True,
-              help="Comma-separated: raw, reference, lda, likewise.")
+@click.option("--methods", default="raw,reference,lda,lda_shrinkage,likewise", show_default=True,
+              help="Comma-separated: raw, reference, lda, lda_shrinkage, centroids, head, likewise (= tune --method auto).")
 @click.option("--budgets", default="25,50,100,250,all", show_default=True, help="Label budgets, comma-separated, or 'all'.")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Seeds (each draws its own split and budget).")
 @click.option("-k", "--k", "k", type=int, default=100, show_default=True, help="Neighbours per query for top_k.")

@@ -2,11 +2,18 @@
 
 For data where a head on frozen vectors cannot move (on Rotten Tomatoes a head gains only a few points),
 the encoder itself is trained. The loss is the same code the heads use (:mod:`likewise.tuning.losses`
-takes embeddings and labels), wrapped as a sentence-transformers loss; batches are grouped by label so
-every batch holds positives. Runs on CUDA when present (``device`` overrides), on the CPU for small sets.
-The best epoch by validation top_k is kept; if no epoch beats the untouched model, the untouched model is
-kept (unless ``force``) and the result says so. The tuned model is saved as a normal sentence-transformers
-folder (safetensors weights), written to a temporary folder and renamed into place.
+takes embeddings and labels), wrapped as a sentence-transformers loss. Batches come from likewise's
+class-balanced sampler (:class:`likewise.tuning.sampler.EpochBatchSampler`): every batch holds at least two
+classes with at least two records each, never a single-class batch. Runs on CUDA when present (``device``
+overrides), on the CPU for small sets. The best epoch by validation top_k is kept; if no epoch beats the
+untouched model, the untouched model is kept (unless ``force``) and the result says so.
+
+``epochs=None`` and ``lr=None`` pick the schedule from the label count and ``time_budget``
+(:func:`plan_schedule`); training also stops at an epoch's end when the next epoch would overrun the budget.
+The trainer's own output (its printed log dicts, progress bars, the model card's "Computing widget
+examples" bar) is switched off: progress comes only through the ``progress`` callback. The tuned model is
+saved as a normal sentence-transformers folder (safetensors weights), written to a temporary folder and
+renamed into place.
 """
 from __future__ import annotations
 
@@ -24,6 +31,25 @@ import numpy as np
 
 from likewise.errors import InputError
 from likewise.progress import Progress, no_progress
+
+
+DEFAULT_EPOCHS = 8
+DEFAULT_LR = 5e-5
+"""Measured on Rotten Tomatoes (bench/RESULTS.md): 8 epochs at 5e-5 beat 1 epoch at 2e-5 and 4 at 5e-5."""
+CPU_SECONDS_PER_RECORD_EPOCH = 0.07
+"""What one training record costs per epoch (forward, backward, validation encode) with MiniLM on this
+2-core CPU, measured in bench/RESULTS.md (135 s for 200 records x 8 epochs + validation); a GPU is ~20x faster."""
+
+
+def plan_schedule(n_train: int, time_budget: float | None, *, device: str = "cpu") -> tuple[int, float]:
+    """(epochs, lr) for ``n_train`` records within ``time_budget`` seconds: the default schedule when it fits,
+    else as many epochs as fit (at least 1) with the learning rate raised in proportion to the steps lost
+    (capped at 2e-4), so a short schedule still moves the weights as far."""
+    if time_budget is None:
+        return DEFAULT_EPOCHS, DEFAULT_LR
+    per_epoch = max(1e-6, n_train * CPU_SECONDS_PER_RECORD_EPOCH / (1 if device == "cpu" else 20))
+    epochs = int(max(1, min(DEFAULT_EPOCHS, time_budget // per_epoch)))
+    return epochs, float(min(2e-4, DEFAULT_LR * DEFAULT_EPOCHS / epochs))
 
 
 @dataclass
@@ -78,30 +104,32 @@ def finetune_encoder(
     base_model: str | Path | None = None,
     loss: str = "supcon",
     loss_params: dict[str, Any] | None = None,
-    epochs: int = 8,
+    epochs: int | None = DEFAULT_EPOCHS,
     batch_size: int = 32,
-    lr: float = 5e-5,
+    lr: float | None = DEFAULT_LR,
     k: int = 100,
     val_texts: Sequence[str] | None = None,
     val_labels: Sequence[Hashable] | None = None,
     seed: int = 0,
     device: str | None = None,
     force: bool = False,
+    time_budget: float | None = None,
     progress: Progress = no_progress,
 ) -> EncoderFinetuneResult:
     """Fine-tune a sentence-transformers model on (texts, labels); save the best one to ``output``."""
     import torch
     from transformers import TrainerCallback
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     from likewise.encoders.device import resolve_device
     from likewise.encoders.sentence_transformer import check_model_folder, default_model_path
     from likewise.labels import check_labels
+    from likewise.tuning.sampler import EpochBatchSampler
 
     try:
         import datasets  # noqa: F401  (the trainer needs it)
         from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
         from sentence_transformers.sentence_transformer.training_args import (
-            BatchSamplers,
             SentenceTransformerTrainingArguments,
         )
     except ImportError as exc:
@@ -116,6 +144,9 @@ def finetune_encoder(
     base = Path(base_model) if base_model is not None else default_model_path()
     check_model_folder(base)
     device = resolve_device(device)
+    planned_epochs, planned_lr = plan_schedule(len(texts), time_budget, device=device)
+    epochs = planned_epochs if epochs is None else int(epochs)
+    lr = planned_lr if lr is None else float(lr)
     output = Path(output)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.manual_seed(seed)
@@ -134,22 +165,33 @@ def finetune_encoder(
         score = _val_top_k(model, list(val_texts), val_y, k, batch_size)
         history.append({"epoch": 0, "val_top_k": score})
         best["score"] = score
-    steps_per_epoch = max(1, len(texts) // batch_size)
-    total_steps = steps_per_epoch * epochs
+
+    epoch_started = {"at": time.perf_counter()}
 
     class Track(TrainerCallback):
         def on_step_end(self, args, state, control, **kw):
             progress(min(state.global_step, total_steps), total_steps, "fine-tuning the encoder")
 
-        def on_epoch_end(self, args, state, control, **kw):
-            if not has_val:
-                return
-            score = _val_top_k(model, list(val_texts), val_y, k, batch_size)
-            epoch = int(round(state.epoch or 0))
-            history.append({"epoch": epoch, "val_top_k": score})
-            if score > best["score"]:
-                best.update(epoch=epoch, score=score, state=copy.deepcopy({n: t.detach().cpu() for n, t in model.state_dict().items()}))
+        def on_epoch_begin(self, args, state, control, **kw):
+            epoch_started["at"] = time.perf_counter()
 
+        def on_epoch_end(self, args, state, control, **kw):
+            if has_val:
+                score = _val_top_k(model, list(val_texts), val_y, k, batch_size)
+                epoch = int(round(state.epoch or 0))
+                history.append({"epoch": epoch, "val_top_k": score})
+                if score > best["score"]:
+                    best.update(epoch=epoch, score=score,
+                                state=copy.deepcopy({n: t.detach().cpu() for n, t in model.state_dict().items()}))
+            now = time.perf_counter()
+            if time_budget is not None and now - start + (now - epoch_started["at"]) > time_budget:
+                control.should_training_stop = True  # the next epoch would overrun the time budget
+
+    def batches(dataset, batch_size, drop_last, valid_label_columns=None, generator=None, seed=0):
+        return EpochBatchSampler(np.asarray(dataset["label"]), batch_size=batch_size, seed=seed)
+
+    steps_per_epoch = max(1, -(-len(texts) // batch_size))
+    total_steps = steps_per_epoch * epochs
     with tempfile.TemporaryDirectory() as scratch:
         args = SentenceTransformerTrainingArguments(
             output_dir=scratch,
@@ -158,7 +200,7 @@ def finetune_encoder(
             learning_rate=lr,
             warmup_steps=max(1, total_steps // 10),
             seed=seed,
-            batch_sampler=BatchSamplers.GROUP_BY_LABEL,
+            batch_sampler=batches,
             save_strategy="no",
             report_to=[],
             logging_strategy="no",
@@ -166,10 +208,13 @@ def finetune_encoder(
             use_cpu=device == "cpu",
             dataloader_drop_last=False,
         )
+        model.model_card_data.set_widget_examples = lambda dataset: None  # its "Computing widget examples" bar
         trainer = SentenceTransformerTrainer(
             model=model, args=args, train_dataset=train, loss=_loss_module(model, loss, loss_params or {}),
             callbacks=[Track()],
         )
+        for noisy in (PrinterCallback, ProgressCallback):  # print {'train_runtime': ...} dicts, draw tqdm bars
+            trainer.remove_callback(noisy)
         trainer.train()
     kept_base = False
     message = ""
@@ -188,7 +233,8 @@ def finetune_encoder(
         seconds=time.perf_counter() - start,
         config={"base_model": str(base), "loss": loss, "loss_params": loss_params or {}, "epochs": epochs,
                 "batch_size": batch_size, "lr": lr, "k": k, "seed": seed, "device": device,
-                "train_records": len(texts), "val_records": len(val_texts) if has_val else 0},
+                "train_records": len(texts), "val_records": len(val_texts) if has_val else 0,
+                "time_budget": time_budget, "epochs_run": int(round(trainer.state.epoch or 0))},
     )
 
 

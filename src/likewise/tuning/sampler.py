@@ -77,3 +77,33 @@ class ClassBalancedSampler:
             for c in chosen:
                 batch.extend(self._take(int(c), per_class[c]))
             yield self.rng.permutation(np.asarray(batch, dtype=np.int64))
+
+
+class EpochBatchSampler:
+    """:class:`ClassBalancedSampler` as a PyTorch batch sampler (lists of dataset positions) for trainers that
+    iterate ``for batch in sampler`` once per epoch and call ``set_epoch`` (sentence-transformers' trainer).
+
+    Replaces label-grouped samplers that chunk a stream of records into batches, which can leave a batch
+    with one class only (no negatives) or a class with one record (no positive): every batch here holds at
+    least 2 classes with at least 2 records each, as long as every class has 2 records. Epoch ``e`` draws
+    from seed ``seed + e``, so a run is reproducible whatever the trainer's own generator does.
+    """
+
+    def __init__(self, labels: np.ndarray, *, batch_size: int, m: int | None = None, seed: int = 0) -> None:
+        self.labels = np.asarray(labels)
+        self.batch_size = int(batch_size)
+        self.m = m
+        self.seed = int(seed)
+        self.epoch = 0
+        ClassBalancedSampler(self.labels, batch_size=self.batch_size, m=m, seed=seed)  # validate now
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return max(1, -(-len(self.labels) // self.batch_size))
+
+    def __iter__(self) -> Iterator[list[int]]:
+        sampler = ClassBalancedSampler(self.labels, batch_size=self.batch_size, m=self.m, seed=self.seed + self.epoch)
+        for batch in sampler:
+            yield batch.tolist()

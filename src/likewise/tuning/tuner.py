@@ -86,9 +86,18 @@ class Tuner(TransformerMixin, BaseEstimator):
     * ``seed`` — seeds torch and numpy; the same seed and device give the same head.
     * ``device`` — "cpu" (default, or ``$LIKEWISE_DEVICE``), "cuda", "cuda:N"; never chosen silently.
 
+    * ``method`` — "head" (default: train ``head`` with ``loss``), a closed form ("lda", "lda_shrinkage",
+      "centroids"), "reference", "identity", or "auto": choose among all of them by cross-validation inside
+      the labeled records (:mod:`likewise.tuning.auto`; what ``likewise tune`` does by default). The library
+      default stays "head" because the labeling loop retrains in the background every few labels and compares
+      on the head's own validation protocol; "auto" costs about 6-12 head fits.
+    * ``time_budget`` — seconds ``auto`` may spend comparing candidates (None: no limit).
+
     Fitted attributes: ``head_``, ``classes_``, ``n_features_in_``, ``history_`` (per epoch: loss,
     validation top_k), ``best_epoch_``, ``validation_`` (identity vs trained top_k, the k, the strategy),
-    ``kept_identity_`` and ``message_`` (why the identity was kept, or empty), ``fit_seconds_``.
+    ``kept_identity_`` and ``message_`` (why the identity was kept, or empty), ``fit_seconds_``,
+    ``method_`` (the method fitted: the one ``auto`` chose) and ``selection_`` (``auto``'s validation score
+    of every candidate, else None).
     """
 
     def __init__(
@@ -111,6 +120,8 @@ class Tuner(TransformerMixin, BaseEstimator):
         validation: str = "auto",
         min_gain: float = 0.0,
         force: bool = False,
+        method: str = "head",
+        time_budget: float | None = None,
     ) -> None:
         self.head = head
         self.loss = loss
@@ -129,6 +140,8 @@ class Tuner(TransformerMixin, BaseEstimator):
         self.validation = validation
         self.min_gain = min_gain
         self.force = force
+        self.method = method
+        self.time_budget = time_budget
 
     def __sklearn_tags__(self) -> Any:  # scikit-learn >= 1.6
         tags = super().__sklearn_tags__()
@@ -150,6 +163,12 @@ class Tuner(TransformerMixin, BaseEstimator):
                 raise InputError(f"{name} must be an integer of at least {low}, got {value!r}")
         if not (isinstance(self.lr, (int, float)) and self.lr > 0):
             raise InputError(f"lr must be a positive number, got {self.lr!r}")
+        from likewise.tuning.auto import METHODS
+
+        if self.method not in METHODS:
+            raise InputError(f"unknown method {self.method!r}; choose from {', '.join(METHODS)}")
+        if self.time_budget is not None and not (isinstance(self.time_budget, (int, float)) and self.time_budget > 0):
+            raise InputError(f"time_budget must be a positive number of seconds, got {self.time_budget!r}")
         if not 0 < self.val_fraction < 1:
             raise InputError(f"val_fraction must be between 0 and 1, got {self.val_fraction!r}")
         head_options = DEFAULT_HEAD_OPTIONS.get(self.head, {}) if self.head_options is None else self.head_options
@@ -179,17 +198,55 @@ class Tuner(TransformerMixin, BaseEstimator):
         rows = np.asarray([i for i, label in enumerate(labels) if not is_missing_label(label)], dtype=np.int64)
         check_labels([labels[i] for i in rows], unlabeled=X.shape[0] - len(rows))
         classes, codes = _encode([labels[i] for i in rows])
-        result = train_head(X[rows], codes, config, progress=progress)
-        self.head_: Head = result.head
+        self.selection_: dict[str, Any] | None = None
+        if self.method == "head":
+            result = train_head(X[rows], codes, config, progress=progress)
+            self.method_ = "head"
+            self.head_: Head = result.head
+            self.history_, self.best_epoch_, self.validation_ = result.history, result.best_epoch, result.validation
+            self.kept_identity_, self.message_, self.fit_seconds_ = result.kept_identity, result.message, result.seconds
+        else:
+            self._fit_method(X[rows], codes, config, progress)
         self.classes_ = classes
         self.n_features_in_ = int(X.shape[1])
-        self.history_ = result.history
-        self.best_epoch_ = result.best_epoch
-        self.validation_ = result.validation
-        self.kept_identity_ = result.kept_identity
-        self.message_ = result.message
-        self.fit_seconds_ = result.seconds
         return self
+
+    def _fit_method(self, X: np.ndarray, codes: np.ndarray, config: TrainConfig, progress: Progress) -> None:
+        """A closed form, the reference recipe, or ``auto``'s choice, fitted on all labeled records."""
+        import time
+
+        from likewise.neighbors import single_threaded
+        from likewise.tuning.auto import CANDIDATES, can_select, select_method
+
+        start = time.perf_counter()
+        chosen, message, validation = self.method, "", {}
+        if self.method == "auto":
+            if can_select(codes):
+                with single_threaded():
+                    selection = select_method(X, codes, config, time_budget=self.time_budget, progress=progress)
+                self.selection_ = selection.to_dict()
+                chosen, message = selection.chosen, selection.message
+                scores = selection.scores
+                validation = {"strategy": selection.strategy, "k": selection.k, "records": int(len(codes)),
+                              "identity_top_k": scores["identity"]["mean"], "trained_top_k": scores[chosen]["mean"],
+                              "chosen": chosen}
+                if self.force and chosen == "identity":
+                    ranked = [n for n in scores if n != "identity" and "mean" in scores[n]]
+                    chosen = max(ranked, key=lambda n: scores[n]["mean"])
+                    message += f"; kept {chosen} anyway (force)"
+            else:
+                chosen = "head"
+                message = (f"too few labels to compare methods (the smallest class has {int(np.bincount(codes).min())} "
+                           "records, 4 are needed): trained the default head")
+        with single_threaded():
+            fitted = CANDIDATES[chosen][1](X, codes, config, progress)
+        self.method_ = chosen
+        self.head_ = fitted.head
+        self.history_, self.best_epoch_ = fitted.history, fitted.best_epoch
+        self.validation_ = validation or fitted.validation
+        self.kept_identity_ = chosen == "identity" or fitted.kept_identity
+        self.message_ = "; ".join(m for m in (message, fitted.message) if m)
+        self.fit_seconds_ = time.perf_counter() - start
 
     def _check_fitted(self) -> None:
         try:
@@ -239,6 +296,8 @@ class Tuner(TransformerMixin, BaseEstimator):
                 "kept_identity": self.kept_identity_,
                 "message": self.message_,
                 "fit_seconds": self.fit_seconds_,
+                "method": self.method_,
+                "selection": self.selection_,
                 "encoder": encoder,
             }
             (tmp / TUNER_CONFIG).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
@@ -276,6 +335,8 @@ class Tuner(TransformerMixin, BaseEstimator):
         tuner.kept_identity_ = bool(state["kept_identity"])
         tuner.message_ = state["message"]
         tuner.fit_seconds_ = state["fit_seconds"]
+        tuner.method_ = state.get("method", "head")
+        tuner.selection_ = state.get("selection")
         return tuner
 
 
