@@ -21,7 +21,8 @@ from likewise.cli.output import json_option, note, print_json, progress_bar, qui
               help="File format (default: from the extension; refinery exports are detected).")
 @click.option("--task", "refinery_task", default=None, help="Refinery labeling task to read labels from.")
 @click.option("-m", "--model", default="default", show_default=True,
-              help="Encoder: 'default' (all-MiniLM-L6-v2, bundled) or a local sentence-transformers folder.")
+              help="Encoder: 'default' (all-MiniLM-L6-v2, bundled), 'static' (distilled from it, "
+                   "hundreds of times faster; likewise[static]), 'hashing', or a local sentence-transformers folder.")
 @click.option("--runtime", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True,
               help="auto = ONNX Runtime on CPU when installed (same vectors, faster), else PyTorch.")
 @click.option("--vectors", "vectors_file", type=click.Path(dir_okay=False), default=None,

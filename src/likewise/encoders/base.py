@@ -37,6 +37,10 @@ class Encoder(ABC):
         if self.max_tokens:
             self.truncated += sum(1 for n in token_counts if n >= self.max_tokens)
 
+    def prepare(self, progress: Progress = no_progress) -> None:
+        """One-time work before the first batch (exporting a graph, distilling a model), reported through
+        ``progress``; the default has none. :meth:`embed` calls it."""
+
     @abstractmethod
     def embed_batch(self, texts: list[str]) -> np.ndarray:
         """Vectors for ``texts``, shape (len(texts), dim); need not be normalised."""
@@ -44,6 +48,8 @@ class Encoder(ABC):
     def embed(self, texts: Sequence[str], *, progress: Progress = no_progress) -> np.ndarray:
         """Vectors for all ``texts`` in input order: float32, rows L2-normalised."""
         texts = list(texts)
+        if texts:
+            self.prepare(progress)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         order = np.argsort([len(t) for t in texts], kind="stable")
         done = 0

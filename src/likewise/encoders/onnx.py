@@ -7,8 +7,10 @@ from pathlib import Path
 import numpy as np
 
 from likewise.atomic import atomic_write
+from likewise.encoders.quiet import third_party_quiet
 from likewise.encoders.sentence_transformer import SentenceTransformerEncoder
 from likewise.errors import InputError
+from likewise.progress import Progress, no_progress
 
 ONNX_CACHE_ENV = "LIKEWISE_ONNX_CACHE"
 
@@ -54,7 +56,8 @@ class OnnxEncoder(SentenceTransformerEncoder):
     def _export(self, target: Path) -> None:
         import torch
 
-        model = self.model
+        with third_party_quiet():
+            model = self.model
         hf = model[0].auto_model.eval()
 
         class Pooled(torch.nn.Module):
@@ -83,7 +86,16 @@ class OnnxEncoder(SentenceTransformerEncoder):
                     dynamo=False,
                 )
 
-        atomic_write(target, export)
+        with third_party_quiet():  # torch's tracer warnings, transformers' weight-loading bar
+            atomic_write(target, export)
+
+    def prepare(self, progress: Progress = no_progress) -> None:
+        """Export the graph once per machine (about 10 s), saying so through ``progress``; then load it."""
+        if self._session is None and not self.graph_path.exists():
+            progress(0, None, "preparing the fast encoder (once)")
+            self._export(self.graph_path)
+            progress(1, 1, "preparing the fast encoder (once)")
+        self.session  # noqa: B018 - loads the session
 
     @property
     def session(self):
