@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import click
 
-from likewise.cli.options import parse_budget, percent, split_options, workspace_option
-from likewise.cli.output import json_option, note, print_json, progress_bar, quiet_option, stdout, table, wants_json
+from likewise.cli.options import parse_budget, split_options, workspace_option
+from likewise.cli.output import json_option, note, print_json, progress_bar, quiet_option, share, stdout, table, wants_json
 
 
 @click.command("classify")
@@ -45,7 +45,7 @@ def classify_command(out, fmt, attribute, task, min_confidence, predictions_only
     from likewise.workspace import Workspace
 
     ws = Workspace.open(workspace)
-    with progress_bar(quiet) as progress:
+    with progress_bar(quiet, "reading the workspace") as progress:
         result = classify_workspace(ws, export=out, export_format=fmt, attribute=attribute, task=task,
                                     min_confidence=min_confidence, include_labeled=not predictions_only,
                                     seed=seed, test_size=test_size, budget=parse_budget(budget), C=C,
@@ -53,21 +53,39 @@ def classify_command(out, fmt, attribute, task, min_confidence, predictions_only
     if wants_json(as_json):
         print_json(result.to_dict())
         return
-    c = result.classification
-    split = c.config["split"]
-    stdout.print(table(f"Classifier on {split['test_records']:,} held-out records (trained on {split['train_records']:,})",
-                       ["vectors", "accuracy", "macro-F1"], [[s.vectors, percent(s.accuracy), percent(s.macro_f1)] for s in c.scores]))
-    rows = [[f"> {row['threshold']:.2f}"] + [v for s in c.scores for v in (percent(s.thresholds[i]["kept"]),
-                                                                          percent(s.thresholds[i]["precision"]))]
-            for i, row in enumerate(c.scores[0].thresholds)]
-    stdout.print(table("Confidence filter on held-out records (% kept, % correct among them)",
-                       ["confidence"] + [f"{s.vectors} {m}" for s in c.scores for m in ("kept", "precision")], rows))
-    above = result.weak.predicted_count(0.7)
-    stdout.print(f"{len(c.predicted):,} unlabeled records predicted with {c.predicted_with} vectors; {above:,} with "
-                 "confidence > 0.7.", highlight=False)
+    render_classify(result)
     if result.export:
         note(f"Wrote {result.export['records']:,} records ({result.export['predicted']:,} predicted) to "
              f"{result.export['path']} ({result.export['format']}).", quiet=quiet)
+
+
+def render_classify(result, console=None) -> None:
+    """Held-out scores, the per-class table, the confidence filter and what the weak labels are worth."""
+    from likewise.ops.classify import held_out_precision
+
+    console = console or stdout
+    c = result.classification
+    split = c.config["split"]
+    console.print(table(f"Classifier on {split['test_records']:,} held-out records (trained on "
+                        f"{split['train_records']:,}, budget {split['budget']})",
+                        ["vectors", "accuracy", "macro-F1"],
+                        [[s.vectors, share(s.accuracy), share(s.macro_f1)] for s in c.scores]))
+    classes = list(c.scores[0].per_class)
+    console.print(table("Per class, on held-out records",
+                        ["class", "records"] + [f"{s.vectors} {m}" for s in c.scores for m in ("precision", "recall")],
+                        [[k, c.scores[0].per_class[k]["support"]]
+                         + [share(s.per_class[k][m]) for s in c.scores for m in ("precision", "recall")]
+                         for k in classes]))
+    rows = [[f"> {row['threshold']:.2f}"] + [v for s in c.scores for v in (share(s.thresholds[i]["kept"]),
+                                                                          share(s.thresholds[i]["precision"]))]
+            for i, row in enumerate(c.scores[0].thresholds)]
+    console.print(table("Confidence filter on held-out records: share kept, and correct among them",
+                        ["confidence"] + [f"{s.vectors} {m}" for s in c.scores for m in ("kept", "precision")], rows))
+    above = result.weak.predicted_count(0.7)
+    precision = held_out_precision(c, 0.7)
+    worth = f" (held-out precision {share(precision)} at that threshold)" if precision is not None else ""
+    console.print(f"{len(c.predicted):,} unlabeled records predicted with {c.predicted_with} vectors; {above:,} with "
+                  f"confidence > 0.7{worth}.", highlight=False)
 
 
 def register(group: click.Group) -> None:

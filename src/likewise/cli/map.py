@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import click
 
-from likewise.cli.options import parse_budget, percent, split_options, supervised_choice, workspace_option
-from likewise.cli.output import json_option, note, print_json, progress_bar, quiet_option, stdout, table, wants_json
+from likewise.cli.options import parse_budget, split_options, supervised_choice, workspace_option
+from likewise.cli.output import json_option, note, print_json, progress_bar, quiet_option, share, stdout, table, wants_json
+from likewise.maps import DEFAULT_PROJECTIONS, DEFAULT_SUPERVISED
 
 
 @click.command("map")
@@ -12,8 +13,9 @@ from likewise.cli.output import json_option, note, print_json, progress_bar, qui
               help="Interactive HTML page (default: <workspace>/maps/maps.html).")
 @click.option("--png", type=click.Path(dir_okay=False), default=None, help="Static PNG (default: <workspace>/maps/maps.png).")
 @click.option("-p", "--projection", "projections", multiple=True, type=click.Choice(["pca", "umap"]),
-              help="Unsupervised projection, repeatable (default: pca and umap; umap needs likewise[umap]).")
-@click.option("--supervised", type=click.Choice(["umap_supervised", "head2d", "none"]), default="umap_supervised",
+              help=f"Unsupervised projection, repeatable (default: {', '.join(DEFAULT_PROJECTIONS)}, as in "
+                   "`likewise report`; umap is slower and needs likewise[umap]).")
+@click.option("--supervised", type=click.Choice(["umap_supervised", "head2d", "none"]), default=DEFAULT_SUPERVISED,
               show_default=True, help="Supervised map, fitted on the training records' labels only.")
 @click.option("--max-points", type=int, default=20_000, show_default=True,
               help="Larger datasets are shown as a random sample of this size.")
@@ -39,8 +41,9 @@ def map_command(out, png, projections, supervised, max_points, seed, test_size, 
     from likewise.workspace import Workspace
 
     ws = Workspace.open(workspace)
-    with progress_bar(quiet) as progress:
-        result, written = map_workspace(ws, html=out, png=png, projections=list(projections) or ["pca", "umap"],
+    start = "UMAP (the first run compiles, ~20 s)" if "umap" in projections else "reading the workspace"
+    with progress_bar(quiet, start) as progress:
+        result, written = map_workspace(ws, html=out, png=png, projections=list(projections) or list(DEFAULT_PROJECTIONS),
                                         supervised=supervised_choice(supervised), max_points=max_points, seed=seed,
                                         test_size=test_size, budget=parse_budget(budget), progress=progress)
     if wants_json(as_json):
@@ -48,15 +51,20 @@ def map_command(out, png, projections, supervised, max_points, seed, test_size, 
         return
     for line in result.notes:
         note(line, quiet=quiet)
-    rows = [[p.title, percent(p.knn_accuracy), "" if p.silhouette is None else f"{p.silhouette:.3f}", f"{p.seconds:.1f}"]
+    render_maps(result)
+    note(f"Wrote {written['html']} and {written['png']}", quiet=quiet)
+
+
+def render_maps(result, console=None) -> None:
+    console = console or stdout
+    rows = [[p.title, share(p.knn_accuracy), "" if p.silhouette is None else f"{p.silhouette:.3f}", f"{p.seconds:.1f}"]
             for p in result.panels]
-    stdout.print(table(f"Separation on held-out records ({result.describe()})",
-                       ["map", "kNN acc (2D)", "silhouette", "s"], rows))
+    console.print(table(f"Separation on held-out records ({result.describe()})",
+                        ["map", "kNN accuracy (2D)", "silhouette", "seconds"], rows))
     gain = result.supervised_gain()
     if gain:
-        stdout.print(f"Supervised map: {100 * gain['knn_accuracy']:+.1f} points of kNN accuracy over {gain['baseline']}"
-                     f" (chance {percent(result.chance)}).", highlight=False)
-    note(f"Wrote {written['html']} and {written['png']}", quiet=quiet)
+        console.print(f"Supervised map: {100 * gain['knn_accuracy']:+.1f} points of kNN accuracy over "
+                      f"{gain['baseline']} (chance {share(result.chance)}).", highlight=False)
 
 
 def register(group: click.Group) -> None:

@@ -3,16 +3,18 @@ from __future__ import annotations
 
 import click
 
-from likewise.cli.options import parse_budget, percent, split_options, supervised_choice, workspace_option
-from likewise.cli.output import json_option, print_json, progress_bar, quiet_option, stdout, table, wants_json
+from likewise.cli.options import parse_budget, split_options, supervised_choice, workspace_option
+from likewise.cli.output import json_option, note, print_json, progress_bar, quiet_option, stdout, wants_json
+from likewise.maps import DEFAULT_PROJECTIONS, DEFAULT_SUPERVISED
 
 
 @click.command("report")
 @click.option("-o", "--out", type=click.Path(dir_okay=False), default=None,
               help="HTML file (default: <workspace>/report/report.html); the Markdown twin is written beside it.")
 @click.option("-p", "--projection", "projections", multiple=True, type=click.Choice(["pca", "umap"]),
-              help="Unsupervised map projection, repeatable (default: pca; umap is slower and needs likewise[umap]).")
-@click.option("--supervised", type=click.Choice(["head2d", "umap_supervised", "none"]), default="head2d",
+              help=f"Unsupervised map projection, repeatable (default: {', '.join(DEFAULT_PROJECTIONS)}, as in "
+                   "`likewise map`, whose maps are reused; umap is slower and needs likewise[umap]).")
+@click.option("--supervised", type=click.Choice(["head2d", "umap_supervised", "none"]), default=DEFAULT_SUPERVISED,
               show_default=True, help="Supervised map, fitted on the training records' labels only.")
 @click.option("--max-points", type=int, default=20_000, show_default=True,
               help="Larger datasets are reported on a random sample of this size.")
@@ -41,17 +43,24 @@ def report_command(out, projections, supervised, max_points, query_id, seed, tes
 
     ws = Workspace.open(workspace)
     options = ReportOptions(seed=seed, test_size=test_size, budget=parse_budget(budget),
-                            projections=tuple(projections) or ("pca",), supervised=supervised_choice(supervised),
+                            projections=tuple(projections) or DEFAULT_PROJECTIONS, supervised=supervised_choice(supervised),
                             max_points=max_points, query_id=query_id)
-    with progress_bar(quiet) as progress:
+    with progress_bar(quiet, "reading the workspace") as progress:
         result = build_report(ws, out=out, options=options, progress=progress)
     if wants_json(as_json):
         print_json(result.to_dict())
         return
-    h = result.headline
-    rows = [[kind, percent(h.get(f"{kind}_accuracy")), percent(h.get(f"{kind}_macro_f1"))] for kind in ("raw", "tuned")]
-    stdout.print(table("Classifier on held-out records", ["vectors", "accuracy", "macro-F1"], rows))
-    stdout.print(f"Wrote {result.html} and {result.markdown} in {result.seconds:.1f} s.", highlight=False)
+    render_report(result)
+
+
+def render_report(result, console=None) -> None:
+    """The report's headline sentence and flags, then where it was written."""
+    console = console or stdout
+    if result.summary:
+        console.print(result.summary, highlight=False)
+    for flag in result.flags:
+        note(f"Note: {flag}")
+    console.print(f"Wrote {result.html} and {result.markdown} in {result.seconds:.1f} s.", highlight=False)
 
 
 def register(group: click.Group) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from likewise.cli.options import kind_option, workspace_option
-from likewise.cli.output import json_option, note, print_json, stdout, table, wants_json
+from likewise.cli.output import json_option, note, one_line, print_json, share, stdout, table, wants_json
 
 
 @click.group("session", invoke_without_command=True)
@@ -44,10 +44,29 @@ def session_group(ctx, record_id, size, unlabeled_only, kind, out, workspace, as
     if wants_json(as_json):
         print_json({**session.to_dict(), "exported": exported})
         return
-    note(f"Session {session.id}: {len(session.ids):,} records from {record_id} ({session.kind} vectors), "
-         f"scores {session.scores[0]:.3f} .. {session.scores[-1]:.3f}" if session.ids else f"Session {session.id} is empty")
+    render_session(session, ws.records())
     if exported:
         note(f"Exported to {exported['path']}")
+
+
+SHOWN = 10
+
+
+def render_session(session, data, console=None) -> None:
+    """The query record, then the session's first records in order (the rest: `session export`)."""
+    console = console or stdout
+    row = {rid: i for i, rid in enumerate(data.ids)}
+    q = row[session.query["id"]]
+    console.print(f"Query: {data.ids[q]} ({data.labels[q] or 'unlabeled'}) “{one_line(data.texts[q])}”",
+                  highlight=False, overflow="ellipsis", no_wrap=True)
+    if not session.ids:
+        console.print(f"Session {session.id} is empty.", highlight=False)
+        return
+    rows = [(pos, f"{score:.3f}", data.labels[row[rid]] or "·", rid, one_line(data.texts[row[rid]]))
+            for pos, (rid, score) in enumerate(zip(session.ids[:SHOWN], session.scores[:SHOWN]), start=1)]
+    rest = f", first {SHOWN} shown" if len(session.ids) > SHOWN else ""
+    console.print(table(f"Session {session.id}: {len(session.ids):,} records by {session.kind} vectors{rest}",
+                        ["#", "score", "label", "id", "text"], rows))
 
 
 @session_group.command("export")
@@ -71,7 +90,7 @@ def session_export(session_id, out, workspace) -> None:
 
 @session_group.command("compare")
 @click.option("--from", "record_id", required=True, help="A labeled record to start from.")
-@click.option("--size", type=int, default=1000, show_default=True)
+@click.option("--size", type=int, default=1000, show_default=True, help="Records in each session.")
 @workspace_option
 @json_option
 def session_compare(record_id, size, workspace, as_json) -> None:
@@ -88,10 +107,16 @@ def session_compare(record_id, size, workspace, as_json) -> None:
     if wants_json(as_json):
         print_json(result.to_dict())
         return
-    rows = [(kind, r["records"], r["labeled"], r["same_class"],
-             "" if r["same_class_share"] is None else f"{100 * r['same_class_share']:.1f}%") for kind, r in result.results.items()]
-    stdout.print(table(f"Session from {record_id} (class {result.query_label}), size {size}",
-                       ["vectors", "records", "labeled", "same class", "same-class share"], rows))
+    render_compare(result)
+
+
+def render_compare(result, console=None) -> None:
+    console = console or stdout
+    rows = [(kind, r["records"], r["labeled"], r["unlabeled"], r["same_class"], share(r["same_class_share"]))
+            for kind, r in result.results.items()]
+    console.print(table(f"Session from {result.query['id']} (class {result.query_label}), {result.size:,} records: "
+                        "same class among the labeled ones",
+                        ["vectors", "records", "labeled", "unlabeled", "same class", "same-class share"], rows))
 
 
 def register(group: click.Group) -> None:

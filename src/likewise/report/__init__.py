@@ -29,6 +29,8 @@ class ReportResult:
     seconds: float
     timings: dict[str, float]
     headline: dict[str, Any] = field(default_factory=dict)
+    summary: str = ""  # the report's one-sentence headline, as plain text
+    flags: list[str] = field(default_factory=list)  # what is partial or out of date, per the sections
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -44,6 +46,7 @@ def headline(report: ReportData) -> dict[str, Any]:
                            "k": report.session.k}
     out["held_out_top_10"] = {"before": report.session.mean_hits_before, "after": report.session.mean_hits_after}
     out["unlabeled_predicted"] = int(len(c.predicted))
+    out["raw_vs_tuned"] = report.headline
     return out
 
 
@@ -78,7 +81,10 @@ def build_report(ws, *, out: str | Path | None = None, options: ReportOptions | 
     atomic_write_text(md_path, markdown)
     atomic_write_text(html_path, page)
     timings = {**report.timings, "render and write": round(time.perf_counter() - render_start, 3)}
-    result = ReportResult(str(html_path), str(md_path), figures, time.perf_counter() - start, timings, headline(report))
+    sentence = next((b.text for b in sections[0].blocks if getattr(b, "kind", "") == "headline"), "")
+    flags = list(dict.fromkeys(f for source in report.sources.values() if source is not None for f in source.flags))
+    result = ReportResult(str(html_path), str(md_path), figures, time.perf_counter() - start, timings, headline(report),
+                        sentence.replace("`", ""), flags)
     with ws.writing("report"):
         ws.record_artifact("report", {"html": str(html_path), "markdown": str(md_path), "seconds": round(result.seconds, 2)})
     return result
