@@ -90,7 +90,12 @@ def main() -> None:
         X, labels, texts = vectors_for(name)
         k = K[name]
         t0 = time.perf_counter()
-        result = evaluate_methods(X, labels, methods=args.methods.split(","), budgets=budgets, seeds=seeds, k=k,
+        n_classes = len({label for label in labels if label is not None})
+        small = [b for b in budgets if b != "all" and b < 2 * n_classes]
+        if small:
+            print(f"# {name}: budgets {small} skipped: below 2 labeled records for each of its {n_classes} classes")
+        result = evaluate_methods(X, labels, methods=args.methods.split(","), budgets=[b for b in budgets if b not in small],
+                                  seeds=seeds, k=k,
                                   metric_names=["top_k", "map_at_r"])
         print(f"\n## {name}: top_{k} on the held-out 40%, mean [min-max] over seeds {seeds} "
               f"({time.perf_counter() - t0:.0f} s)\n")

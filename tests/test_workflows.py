@@ -204,3 +204,50 @@ def test_tuned_vectors_go_stale_only_when_raw_vectors_change(tuned, bbc):
     assert "records or the encoder changed" in Workspace.open(ws.path).stale_reason("tuned")
     with pytest.raises(InputError, match="stale"):
         export_vectors(Workspace.open(ws.path), ws.path / "t.parquet")
+
+
+def test_cli_tune_auto_reports_every_candidate_and_saves_them_in_the_card(ws):
+    """`likewise tune` (auto): every candidate's validation score printed and in the model card and tuner.json;
+    the chosen one applied; hashing vectors cannot be fine-tuned, so no encoder candidate."""
+    runner = CliRunner()
+    out = runner.invoke(cli, ["tune", "-w", str(ws.path), "--json"])
+    assert out.exit_code == 0, out.output
+    result = json.loads(out.stdout)
+    scores = result["selection"]["scores"]
+    assert set(scores) == {"identity", "centroids", "lda", "lda_shrinkage", "head", "reference"}
+    assert result["method"] == result["selection"]["chosen"] != "identity"
+    best = max(scores, key=lambda n: scores[n]["mean"])
+    assert scores[result["method"]]["mean"] == scores[best]["mean"] > scores["identity"]["mean"]
+    folder = Workspace.open(ws.path).artifact_path("head", "head")
+    card = (folder / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "## How the method was chosen" in card and all(f"| {n} |" in card for n in scores)
+    saved = json.loads((folder / "tuner.json").read_text(encoding="utf-8"))
+    assert saved["method"] == result["method"] and saved["selection"]["scores"].keys() == scores.keys()
+    table = runner.invoke(cli, ["tune", "-w", str(ws.path), "--time-budget", "60"])
+    assert table.exit_code == 0, table.output
+    assert json.loads(table.stdout)["selection"]["chosen"] in scores  # piped: JSON, with the same report
+
+
+def test_auto_keeps_the_identity_when_nothing_beats_it(tmp_path):
+    """Vectors whose neighbours are already all of the query's class: no map can do better, so auto keeps
+    the untouched vectors (a tie goes to the identity) and says so."""
+    from likewise.tuning import Tuner
+
+    rng = np.random.default_rng(0)
+    y = rng.permutation(np.repeat(["a", "b", "c"], 40))
+    centres = {"a": np.eye(16)[0], "b": np.eye(16)[1], "c": np.eye(16)[2]}
+    X = (np.stack([centres[c] for c in y]) + 0.01 * rng.normal(size=(120, 16))).astype(np.float32)
+    tuner = Tuner(method="auto", k=10, epochs=5, patience=2).fit(X, y)
+    assert tuner.method_ == "identity" and tuner.kept_identity_
+    assert "identity is kept" in tuner.message_
+    np.testing.assert_allclose(tuner.transform(X), X / np.linalg.norm(X, axis=1, keepdims=True), atol=1e-5)
+
+
+def test_explicit_method_and_time_budget(ws):
+    result = tune_workspace(ws, tuner_options={"method": "lda_shrinkage"})
+    assert result.method == "lda_shrinkage" and result.selection is None
+    tuned = Workspace.open(ws.path).vectors("tuned").vectors
+    assert tuned.shape[1] == 4  # C - 1 dims for 5 classes
+    quick = tune_workspace(ws, tuner_options={"method": "auto", **FAST}, time_budget=1e-9)
+    skipped = [n for n, s in quick.selection["scores"].items() if "skipped" in s]
+    assert skipped and "time budget" in quick.selection["scores"][skipped[0]]["skipped"]

@@ -8,7 +8,13 @@ from likewise.cli.output import json_option, note, print_json, progress_bar, qui
 
 
 @click.command("tune")
-@click.option("--head", default=None, help="Head: skip, linear, mlp, identity (default: likewise's default).")
+@click.option("--method", type=click.Choice(["auto", "head", "lda", "lda_shrinkage", "centroids", "reference", "identity"]),
+              default=None, help="auto (default): choose by cross-validation on the labels among the head, LDA with "
+              "and without shrinkage, the class-centroid map, the reference recipe, the identity and, when maps on "
+              "frozen vectors barely move and time allows, encoder fine-tuning. Or one of them.")
+@click.option("--time-budget", type=float, default=300.0, show_default=True,
+              help="Seconds auto may spend (comparing methods and fine-tuning the encoder).")
+@click.option("--head", default=None, help="Head: skip, linear, mlp, identity (implies --method head).")
 @click.option("--loss", default=None, help="Loss: batch_hard_triplet, batch_semi_hard_triplet, batch_all_triplet, supcon, online_contrastive.")
 @click.option("--reference", is_flag=True, help="Use the reference recipe exactly (skip head, batch-hard triplet, Adam 1e-3).")
 @click.option("-k", "--k", "k", type=int, default=None, help="k of the top_k used for early stopping (default 100).")
@@ -18,24 +24,30 @@ from likewise.cli.output import json_option, note, print_json, progress_bar, qui
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--force", is_flag=True, help="Keep the trained head even when it does not beat the identity on validation.")
 @click.option("--train-encoder", is_flag=True, help="Fine-tune the encoder itself (slow on CPU; GPU when present).")
-@click.option("--encoder-epochs", type=int, default=8, show_default=True, help="Epochs of encoder fine-tuning.")
+@click.option("--encoder-epochs", type=int, default=None,
+              help="Epochs of encoder fine-tuning (default: 8, fewer when the time budget is short).")
 @device_option
 @cache_option
 @workspace_option
 @json_option
 @quiet_option
-def tune_command(head, loss, reference, k, epochs, lr, batch_size, seed, force, train_encoder, encoder_epochs, device,
-                 workspace, as_json, quiet) -> None:
+def tune_command(method, time_budget, head, loss, reference, k, epochs, lr, batch_size, seed, force, train_encoder,
+                 encoder_epochs, device, workspace, as_json, quiet) -> None:
     """Learn from the workspace's labels a mapping under which similar means same class.
 
-    Trains a head on the cached vectors of the labeled records (early stopping on a validation split of them),
-    saves it in the workspace (safetensors + JSON + a model card) and writes tuned vectors for every record,
-    labeled or not. If the trained head does not beat the identity on validation it says so and keeps the
-    identity (unless --force). The previous head stays intact until the new one is completely saved.
+    By default (--method auto) compares, by cross-validation inside the labeled records only, likewise's head,
+    LDA with and without shrinkage, the class-centroid map, the reference recipe and the untouched vectors,
+    prints every candidate's validation score and keeps the best (the identity when nothing beats it); when
+    maps on frozen vectors barely move and --time-budget allows, it also fine-tunes the encoder and keeps it
+    if it scores higher on the same validation records. Saves the result in the workspace (safetensors +
+    JSON + a model card with the scores) and writes tuned vectors for every record, labeled or not. The
+    previous head stays intact until the new one is completely saved.
 
     \b
     Example:
       likewise tune
+      likewise tune --time-budget 60
+      likewise tune --method lda_shrinkage
       likewise tune --head skip --loss batch_hard_triplet --epochs 50
       likewise tune --reference
       likewise tune --train-encoder --encoder-epochs 1 --device cuda
@@ -44,10 +56,14 @@ def tune_command(head, loss, reference, k, epochs, lr, batch_size, seed, force, 
     from likewise.workspace import Workspace
 
     options: dict = {"seed": seed}
+    explicit_head = any(v is not None for v in (head, loss, epochs)) and not train_encoder
+    method = method or ("head" if explicit_head or reference else "auto")
+    options["method"] = method
     if reference:
         from likewise.tuning import REFERENCE_RECIPE
 
         options.update(REFERENCE_RECIPE)
+        options["method"] = "head"
     for name, value in (("head", head), ("loss", loss), ("k", k), ("epochs", epochs), ("lr", lr),
                         ("batch_size", batch_size), ("device", device)):
         if value is not None:
@@ -56,19 +72,33 @@ def tune_command(head, loss, reference, k, epochs, lr, batch_size, seed, force, 
         options["force"] = True
     ws = Workspace.open(workspace)
     with progress_bar(quiet) as progress:
+        enc = {"seed": seed, "device": device, "force": force}
+        for name, value in (("epochs", encoder_epochs), ("loss", loss), ("lr", lr), ("batch_size", batch_size), ("k", k)):
+            if value is not None:
+                enc[name] = value
         if train_encoder:
-            enc = {"seed": seed, "epochs": encoder_epochs, "device": device, "force": force}
-            for name, value in (("loss", loss), ("lr", lr), ("batch_size", batch_size), ("k", k)):
-                if value is not None:
-                    enc[name] = value
+            enc.setdefault("time_budget", time_budget)
             result = tune_workspace(ws, train_encoder=True, encoder_options=enc, progress=progress)
         else:
-            result = tune_workspace(ws, tuner_options=options, progress=progress)
+            result = tune_workspace(ws, tuner_options=options, progress=progress, time_budget=time_budget,
+                                    train_encoder=None if method == "auto" else False,
+                                    encoder_options={k: v for k, v in enc.items() if k != "force"})
     if wants_json(as_json):
         print_json(result.to_dict())
         return
     if result.message:
         note(result.message)
+    if result.selection:
+        rows = []
+        for name, score in result.selection["scores"].items():
+            if "mean" in score:
+                rows.append((name, f"{score['mean']:.4f}", f"{score['min']:.4f}-{score['max']:.4f}", f"{score['seconds']:.1f}"))
+            elif "holdout_top_k" in score:
+                rows.append((f"{name} (20% holdout)", f"{score['holdout_top_k']:.4f}", f"vs {score['vs']:.4f}", ""))
+            else:
+                rows.append((name, score.get("skipped", ""), "", ""))
+        stdout.print(table(f"Methods compared ({result.selection['strategy']}); chosen: {result.method}",
+                           ["method", f"validation top_{result.selection['k']}", "min-max", "fit s"], rows))
     if result.validation:
         stdout.print(table("Validation (labeled records held out from training)", list(result.validation),
                            [[f"{v:.4f}" if isinstance(v, float) else v for v in result.validation.values()]]))

@@ -34,6 +34,9 @@ class TuneResult:
     seconds: float
     config: dict[str, Any]
     validation: dict[str, float] = field(default_factory=dict)
+    #: the method fitted ("head", "lda", ..., "encoder") and, for --method auto, every candidate's score
+    method: str = "head"
+    selection: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,16 +60,30 @@ def label_counts_of(y: np.ndarray) -> dict[str, int]:
     return {str(k): int(v) for k, v in zip(classes, counts)}
 
 
+ENCODER_WHEN_GAIN_BELOW = 0.05
+"""``auto`` tries encoder fine-tuning when the best map on frozen vectors gains less than this much top_k over
+the untouched vectors in cross-validation (sentiment-like labels: bench/RESULTS.md, "Quality on data nobody
+tuned for"), the vectors come from a sentence-transformers model and the time budget allows 2+ epochs."""
+DEFAULT_TIME_BUDGET = 300.0
+"""Seconds ``likewise tune`` may spend by default: a few minutes on a laptop CPU."""
+
+
 def tune_workspace(
     ws: Workspace,
     *,
     tuner_options: dict[str, Any] | None = None,
-    train_encoder: bool = False,
+    train_encoder: bool | None = False,
     encoder_options: dict[str, Any] | None = None,
+    time_budget: float | None = None,
     progress: Progress = no_progress,
 ) -> TuneResult:
     """Train a head on the workspace's labeled raw vectors (or fine-tune the encoder), save it, and write
-    tuned vectors for every record, all switched in at once (the previous head stays until then)."""
+    tuned vectors for every record, all switched in at once (the previous head stays until then).
+
+    ``tuner_options["method"] == "auto"`` chooses the map by cross-validation on the labels; with
+    ``train_encoder=None`` ("when the data asks"), auto also fine-tunes the encoder when maps on frozen
+    vectors barely move (``ENCODER_WHEN_GAIN_BELOW``) and ``time_budget`` allows, and keeps whichever of the
+    two scores better on the same validation records."""
     from likewise.ops.runs import log_run
     from likewise.tuning import Tuner
 
@@ -78,38 +95,108 @@ def tune_workspace(
         if train_encoder:
             result = _tune_encoder(ws, data, raw, positions, y, classes, dict(encoder_options or {}), progress, start,
                                    fingerprint, state.last_seq)
-        else:
-            tuner = Tuner(**(tuner_options or {}))
-            tuner.fit(raw.vectors[positions], y, progress=progress)
-            tuned = tuner.transform(raw.vectors)
-            config = tuner.get_params()
-            kept = bool(getattr(tuner, "kept_identity_", False))
-            message = str(getattr(tuner, "message_", ""))
-            history = list(getattr(tuner, "history_", []))
-            result = TuneResult(str(ws.path), "head", "", int(len(y)), classes, kept, message,
-                                _plain(history), time.perf_counter() - start, _plain(config),
-                                _plain(getattr(tuner, "validation_", {}) or {}))
-            source = (ws.records_info() or {}).get("source", {})
+            log_run(ws, "tune", config={"kind": result.kind, **result.config}, labels=classes,
+                    metrics=result.validation, seconds=result.seconds)
+            return result
+        options = dict(tuner_options or {})
+        if options.get("method") == "auto" and time_budget is not None:
+            options.setdefault("time_budget", time_budget)
+        tuner = Tuner(**options)
+        tuner.fit(raw.vectors[positions], y, progress=progress)
+        selection = getattr(tuner, "selection_", None)
+        if train_encoder is None and _encoder_asked(tuner, raw.encoder, len(y), time_budget, start):
+            remaining = None if time_budget is None else time_budget - (time.perf_counter() - start)
+            outcome = _encoder_if_better(ws, data, raw, positions, y, classes, tuner, dict(encoder_options or {}),
+                                         remaining, progress, start, fingerprint, state.last_seq)
+            if outcome is not None:
+                log_run(ws, "tune", config={"kind": outcome.kind, **outcome.config}, labels=classes,
+                        metrics=outcome.validation, seconds=outcome.seconds)
+                return outcome
+            selection = getattr(tuner, "selection_", None)
+        tuned = tuner.transform(raw.vectors)
+        config = tuner.get_params()
+        kept = bool(getattr(tuner, "kept_identity_", False))
+        message = str(getattr(tuner, "message_", ""))
+        history = list(getattr(tuner, "history_", []))
+        result = TuneResult(str(ws.path), "head", "", int(len(y)), classes, kept, message,
+                            _plain(history), time.perf_counter() - start, _plain(config),
+                            _plain(getattr(tuner, "validation_", {}) or {}), str(getattr(tuner, "method_", "head")),
+                            _plain(selection) if selection else None)
+        source = (ws.records_info() or {}).get("source", {})
 
-            def save(folder: Path) -> None:
-                tuner.save(folder, encoder=raw.encoder)
-                write_model_card(folder, result, data_source=source)
+        def save(folder: Path) -> None:
+            tuner.save(folder, encoder=raw.encoder)
+            write_model_card(folder, result, data_source=source)
 
-            ref = ws.put_folder(save, "head")
-            result.path = str(ws.objects.path(ref))
-            ws.put_vectors("tuned", tuned, encoder=f"{raw.encoder}+head", encoder_raw=raw.encoder, by="head",
-                           raw_content=ws.vectors_info("raw")["content"], labels_fingerprint=fingerprint,
-                           labels_seq=state.last_seq)
-            ws.drop_artifact("tuned_encoder")
-            ws.record_artifact("head", {"ref": ref, "config": result.config, "kept_identity": kept, "message": message,
-                                        "train_records": int(len(y)), "classes": classes,
-                                        "validation": result.validation, "labels_seq": state.last_seq})
-        log_run(ws, "tune", config={"kind": result.kind, **result.config}, labels=classes,
+        ref = ws.put_folder(save, "head")
+        result.path = str(ws.objects.path(ref))
+        ws.put_vectors("tuned", tuned, encoder=f"{raw.encoder}+head", encoder_raw=raw.encoder, by="head",
+                       raw_content=ws.vectors_info("raw")["content"], labels_fingerprint=fingerprint,
+                       labels_seq=state.last_seq)
+        ws.drop_artifact("tuned_encoder")
+        ws.record_artifact("head", {"ref": ref, "config": result.config, "kept_identity": kept, "message": message,
+                                    "train_records": int(len(y)), "classes": classes, "method": result.method,
+                                    "selection": result.selection,
+                                    "validation": result.validation, "labels_seq": state.last_seq})
+        log_run(ws, "tune", config={"kind": result.kind, "method": result.method, **result.config}, labels=classes,
                 metrics=result.validation, seconds=result.seconds)
     return result
 
 
-def _tune_encoder(ws, data, raw, positions, y, classes, options, progress, start, fingerprint, labels_seq) -> TuneResult:
+def _encoder_asked(tuner, encoder: str, n_labeled: int, time_budget: float | None, start: float) -> bool:
+    """Whether auto should try encoder fine-tuning: maps on frozen vectors barely move, the vectors come
+    from a model that can be trained, and the remaining budget allows at least 2 epochs."""
+    from likewise.tuning.encoder_finetune import plan_schedule
+
+    selection = getattr(tuner, "selection_", None)
+    if not selection or str(encoder).startswith(("vectors:", "hashing:", "static")):
+        return False
+    scores = selection["scores"]
+    best_gain = max(v["mean"] for v in scores.values() if "mean" in v) - scores["identity"]["mean"]
+    if best_gain >= ENCODER_WHEN_GAIN_BELOW:
+        return False
+    remaining = None if time_budget is None else time_budget - (time.perf_counter() - start)
+    if remaining is not None and remaining <= 0:
+        return False
+    return plan_schedule(int(0.8 * n_labeled), remaining)[0] >= 2
+
+
+def _encoder_if_better(ws, data, raw, positions, y, classes, tuner, options, remaining, progress, start, fingerprint,
+                       labels_seq) -> TuneResult | None:
+    """Fine-tune the encoder on 80% of the labels and compare it, on the other 20%, with the map auto chose
+    (fitted on the same 80%): the tuned encoder is kept only when it scores higher. None: keep the map."""
+    from likewise.evaluation import holdout_split
+    from likewise.metrics import evaluate
+    from likewise.tuning import Tuner
+
+    seed = int(options.get("seed", tuner.seed))
+    train, val = holdout_split(y, test_size=0.2, seed=seed)
+    params = {**tuner.get_params(), "method": tuner.method_}
+    rival = Tuner(**params).fit(raw.vectors[positions[train]], y[train])
+    k = min(int(options.get("k", tuner.k)), len(val) - 1)
+    rival_score = float(evaluate(rival.transform(raw.vectors[positions[val]]), y[val], k, metrics=["top_k"])["top_k"])
+    options = {"seed": seed, "epochs": None, "lr": None, "time_budget": remaining, **options}
+    out = _tune_encoder(ws, data, raw, positions, y, classes, options, progress, start, fingerprint, labels_seq,
+                        split=(train, val), keep_if=lambda best: best > rival_score)
+    note = (f"{tuner.method_} on frozen vectors: top_{k} {rival_score:.3f} on the same validation records")
+    if tuner.selection_ is not None:
+        tuner.selection_["scores"]["encoder"] = {"holdout_top_k": out[1], "vs": rival_score,
+                                                 "chosen": out[0] is not None}
+    if out[0] is None:
+        tuner.message_ = "; ".join(m for m in (tuner.message_, f"encoder fine-tuning reached top_{k} {out[1]:.3f}, "
+                                                                 f"not better than {note}: kept the map") if m)
+        return None
+    result = out[0]
+    result.method, result.selection = "encoder", _plain(tuner.selection_)
+    result.message = "; ".join(m for m in (result.message, note) if m)
+    return result
+
+
+def _tune_encoder(ws, data, raw, positions, y, classes, options, progress, start, fingerprint, labels_seq, *,
+                  split=None, keep_if=None):
+    """Fine-tune the encoder on 80% of the labels (best epoch chosen on the rest), save it and write tuned
+    vectors. With ``keep_if(best validation top_k)`` the model is trained and measured first and kept only
+    if that returns True: returns (result or None, best validation top_k); else returns the result."""
     from likewise.embedding import embed_records
     from likewise.encoders import SentenceTransformerEncoder
     from likewise.evaluation import holdout_split
@@ -120,7 +207,7 @@ def _tune_encoder(ws, data, raw, positions, y, classes, options, progress, start
                          f"{raw.encoder}")
     source_model = options.pop("base_model", None)
     texts = [data.texts[i] for i in positions]
-    train, val = holdout_split(y, test_size=0.2, seed=int(options.get("seed", 0)))
+    train, val = split if split is not None else holdout_split(y, test_size=0.2, seed=int(options.get("seed", 0)))
     outcome: dict[str, Any] = {}
 
     source = (ws.records_info() or {}).get("source", {})
@@ -131,11 +218,26 @@ def _tune_encoder(ws, data, raw, positions, y, classes, options, progress, start
             val_texts=[texts[i] for i in val], val_labels=y[val], progress=progress, **options,
         )
         outcome["result"] = result
+        best = max(h["val_top_k"] for h in result.history) if result.history else float("nan")
+        validation = {"strategy": "holdout (20% of the labels)", "records": int(len(val)),
+                      "identity_top_k": result.history[0]["val_top_k"] if result.history else float("nan"),
+                      "trained_top_k": best}
         outcome["tune"] = TuneResult(str(ws.path), "encoder", "", int(len(y)), classes, result.kept_base,
-                                     result.message, result.history, time.perf_counter() - start, result.config)
+                                     result.message, result.history, time.perf_counter() - start, result.config,
+                                     validation, "encoder")
         write_model_card(folder, outcome["tune"], data_source=source)
 
-    ref = ws.put_folder(train_into, "encoder")
+    if keep_if is not None:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as scratch:
+            train_into(Path(scratch) / "model")
+            best = outcome["tune"].validation["trained_top_k"]
+            if outcome["result"].kept_base or not keep_if(best):
+                return None, best
+            ref = ws.put_folder(lambda folder: _copy_tree(Path(scratch) / "model", folder), "encoder")
+    else:
+        ref = ws.put_folder(train_into, "encoder")
     result, out = outcome["result"], outcome["tune"]
     out.path = str(ws.objects.path(ref))
     encoder = SentenceTransformerEncoder(ws.objects.path(ref))
@@ -145,7 +247,13 @@ def _tune_encoder(ws, data, raw, positions, y, classes, options, progress, start
     ws.drop_artifact("head")
     ws.record_artifact("tuned_encoder", {"ref": ref, "config": result.config, "kept_base": result.kept_base,
                                          "message": result.message, "labels_seq": labels_seq})
-    return out
+    return (out, out.validation["trained_top_k"]) if keep_if is not None else out
+
+
+def _copy_tree(source: Path, folder: Path) -> None:
+    import shutil
+
+    shutil.copytree(source, folder, dirs_exist_ok=True)
 
 
 def write_model_card(folder: Path, result: TuneResult, *, data_source: dict[str, Any]) -> Path:
@@ -173,6 +281,18 @@ def write_model_card(folder: Path, result: TuneResult, *, data_source: dict[str,
         "It has only seen the classes above; evaluate it on held-out records (`likewise evaluate`) before relying",
         "on it for other data.",
     ]
+    if result.selection:
+        lines += ["", "## How the method was chosen", "",
+                  f"`--method auto`: {result.selection.get('strategy', '')}. Chosen: **{result.method}**.", "",
+                  "| candidate | validation top_k (mean) | min | max | fit seconds |", "|---|---|---|---|---|"]
+        for name, score in result.selection.get("scores", {}).items():
+            if "mean" in score:
+                lines.append(f"| {name} | {score['mean']:.4f} | {score['min']:.4f} | {score['max']:.4f} | "
+                             f"{score['seconds']:.2f} |")
+            elif "holdout_top_k" in score:
+                lines.append(f"| {name} (20% holdout) | {score['holdout_top_k']:.4f} | vs {score['vs']:.4f} | | |")
+            else:
+                lines.append(f"| {name} | {score.get('skipped', '')} | | | |")
     if result.history:
         lines += ["", "## Training history", "", "| " + " | ".join(result.history[0]) + " |",
                   "|" + "---|" * len(result.history[0])]

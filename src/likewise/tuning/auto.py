@@ -14,8 +14,10 @@ How the choice is made (:func:`select_method`), using the labeled records only â
    records* (each a query and a candidate, itself excluded) with ``k = min(k, median validation class size
    - 1)``: the held-out protocol of ``likewise evaluate`` in miniature, so a map that only collapses its own
    training records (LDA with few labels) is not rewarded.
-3. The candidate with the best mean score wins if it beats ``identity`` by more than ``min_gain``;
-   otherwise the identity is kept and the result says so. Ties go to the earlier (cheaper) candidate.
+3. The candidate with the best mean score wins if it beats ``identity`` by more than ``min_gain`` and by
+   more than one standard error of its paired per-split gain (so labels the vectors carry no signal for
+   do not pick a map by chance); otherwise the identity is kept and the result says so. Ties go to the
+   earlier (cheaper) candidate.
 4. The winner is fitted again on all labeled records.
 
 Every candidate's mean, min and max validation score and fit seconds are kept (:class:`Selection`), saved in
@@ -166,6 +168,7 @@ def select_method(
     splits = selection_splits(y, config.seed)
     k = min(validation_k(config.k, y[val]) for _, val in splits)
     scores: dict[str, dict[str, Any]] = {}
+    per_split: dict[str, np.ndarray] = {}
     for c_index, name in enumerate(candidates):
         if time_budget is not None and time.perf_counter() - start > time_budget and name != "identity":
             scores[name] = {"skipped": f"the time budget of {time_budget:g} s was spent"}
@@ -179,14 +182,18 @@ def select_method(
             values.append(score_among(fitted.head.transform(X[val]), y[val], k))
             progress(c_index * len(splits) + s_index + 1, len(candidates) * len(splits),
                      f"choosing a method: {name}, split {s_index + 1} of {len(splits)}")
+        per_split[name] = np.asarray(values)
         scores[name] = {"mean": float(np.mean(values)), "min": float(np.min(values)), "max": float(np.max(values)),
                         "seconds": round(seconds, 3)}
     scored = [n for n in candidates if "mean" in scores[n]]
     best = max(scored, key=lambda n: (scores[n]["mean"], -scored.index(n)))
     identity = scores["identity"]["mean"]
     message = ""
-    if best != "identity" and scores[best]["mean"] - identity <= config.min_gain:
-        best = "identity"
+    if best != "identity":
+        gain = per_split[best] - per_split["identity"]
+        se = float(gain.std(ddof=1) / math.sqrt(len(gain))) if len(gain) > 1 else 0.0
+        if gain.mean() <= max(config.min_gain, se):
+            best = "identity"
     if best == "identity":
         message = (f"no method beats the untouched vectors on cross-validation (top_{k} {identity:.3f}), so the "
                    "identity is kept; label more records")
