@@ -1,10 +1,17 @@
-"""Encoding speed and memory: sentence-transformers' own encode vs likewise's torch and ONNX paths.
+"""Encoding speed and memory: sentence-transformers' own encode vs likewise's torch, ONNX and static paths.
 
-    python bench/embed.py [--n 5000] [--big 0]
+    python bench/embed.py [--n 5000] [--big 0] [--variants] [--quality]
 
-Each path runs in its own process on the same Rotten Tomatoes texts so peak RSS is its own. Prints texts/s,
-peak RSS, the speed ratio to sentence-transformers and the minimum cosine between its vectors and
-sentence-transformers'. Then measures the embedding cache: a second run over the same records (hit rate,
+First the machine's matmul peak: numpy 2000x2000 float32 in its own process with OPENBLAS_CORETYPE and
+OPENBLAS_L2_SIZE unset for that process alone (the environment sets them for old OpenBLAS builds; they pick
+a slower kernel), naming the kernel threadpoolctl reports. Each path then runs in its own process on the
+same Rotten Tomatoes texts so peak RSS is its own. Prints texts/s, the useful GFLOP/s (FLOPs of the real,
+unpadded tokens: 2 x weights per token plus attention, from the model's config) and their share of the
+peak, peak RSS, the speed ratio to sentence-transformers and the minimum cosine between its vectors and
+sentence-transformers' (the static encoder has other vectors: no cosine). ``--variants`` times the ONNX
+choices side by side (batch sizes, a graph with ONNX Runtime's BERT fusions). ``--quality`` scores the
+static encoder against the default on BBC News and Rotten Tomatoes, raw and tuned (likewise.evaluation).
+The load average is printed with every table: the cores are shared. Then measures the embedding cache: a second run over the same records (hit rate,
 records/s). ``--big N`` also streams N records (Rotten Tomatoes texts repeated with a suffix, so each is new)
 through the default path and reports peak RSS.
 """
@@ -39,6 +46,49 @@ def texts(n: int) -> list[str]:
     return out
 
 
+def load() -> str:
+    """The 1/5/15-minute load average, printed next to every number (the 2 cores are shared)."""
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+PEAK_CODE = """
+import json, time, numpy as np
+from threadpoolctl import threadpool_info
+a = np.random.default_rng(0).random((2000, 2000), dtype=np.float32); b = a.copy(); a @ b
+times = []
+for _ in range(10):
+    t = time.perf_counter(); a @ b; times.append(time.perf_counter() - t)
+info = [i for i in threadpool_info() if i.get('user_api') == 'blas']
+print(json.dumps({'gflops': 2 * 2000 ** 3 / min(times) / 1e9, 'median_gflops': 2 * 2000 ** 3 / float(np.median(times)) / 1e9,
+                  'kernel': info[0].get('architecture') if info else '?', 'threads': info[0].get('num_threads') if info else 0}))
+"""
+
+
+def matmul_peak() -> dict:
+    """numpy 2000x2000 float32 matmul, best of 10, with OpenBLAS' core-type override unset in this command only."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    proc = subprocess.run([sys.executable, "-c", PEAK_CODE], env=env, capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def flops_per_text(lengths: np.ndarray, model_path: Path) -> np.ndarray:
+    """FLOPs of one BERT forward per text of n real tokens: 2 x the layers' weights per token + attention."""
+    cfg = json.loads((model_path / "config.json").read_text())
+    layers, h, inter = cfg["num_hidden_layers"], cfg["hidden_size"], cfg["intermediate_size"]
+    n = lengths.astype(np.float64)
+    return n * 2 * layers * (4 * h * h + 2 * h * inter) + n * n * 4 * layers * h  # QK^T and AV: 2 x 2 n^2 h
+
+
+def token_lengths(items: list[str]) -> np.ndarray:
+    """Real tokens per text (with [CLS]/[SEP], cut at the 256-token window), as the model sees them."""
+    from transformers import AutoTokenizer
+
+    from likewise.encoders import default_model_path
+
+    tok = AutoTokenizer.from_pretrained(str(default_model_path()), local_files_only=True)
+    return np.array([len(ids) for ids in tok(items, truncation=True, max_length=256)["input_ids"]])
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -60,7 +110,7 @@ def child(method: str, n: int, out: str) -> None:
     else:
         from likewise.encoders import get_encoder
 
-        encoder = get_encoder("default", runtime=method)
+        encoder = get_encoder("static") if method == "static" else get_encoder("default", runtime=method)
         encoder.embed(items[:32])
         load = time.perf_counter() - start
         t0 = time.perf_counter()
@@ -95,6 +145,74 @@ def report_big(n: int) -> None:
           f"(of which the output vectors {r['vectors_mb']:.0f} MB)")
 
 
+def variants(n: int, work: float) -> None:
+    """ONNX choices side by side in this process: batch sizes, and a graph exported with eager attention then
+    fused by ONNX Runtime's transformer optimizer (Attention, SkipLayerNorm, BiasGelu); kept only if faster."""
+    import onnxruntime as ort
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    from likewise.cache import normalize_text
+    from likewise.encoders import get_encoder
+    from likewise.encoders.quiet import third_party_quiet
+
+    items = [normalize_text(t) for t in texts(n)]
+    encoder = get_encoder("default", runtime="onnx")
+    encoder.embed(items[:32])
+    plain = encoder.session
+    with tempfile.TemporaryDirectory() as tmp:
+        with third_party_quiet():
+            hf = encoder.model[0].auto_model
+        hf.set_attn_implementation("eager")  # the pattern the optimizer's attention fusion recognises
+        encoder._export(Path(tmp) / "eager.onnx")
+        with third_party_quiet():
+            fused = optimize_model(str(Path(tmp) / "eager.onnx"), model_type="bert", num_heads=hf.config.num_attention_heads,
+                                   hidden_size=hf.config.hidden_size, opt_level=0)
+        stats = {k: v for k, v in fused.get_fused_operator_statistics().items() if v}
+        fused.save_model_to_file(str(Path(tmp) / "fused.onnx"))
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        fused_session = ort.InferenceSession(str(Path(tmp) / "fused.onnx"), options, providers=["CPUExecutionProvider"])
+    print(f"\nONNX variants ({load()}); fused graph: {stats}")
+    print(f"{'variant':36} {'texts/s':>8} {'GFLOP/s':>8} {'min cos':>9}")
+    reference = None
+    for label, session, batch in [("exported graph, batch 8 (default)", plain, 8), ("exported graph, batch 32", plain, 32),
+                                  ("exported graph, batch 64", plain, 64), ("fused graph, batch 8", fused_session, 8),
+                                  ("fused graph, batch 32", fused_session, 32)]:
+        encoder._session, encoder.batch_size = session, batch
+        encoder.embed(items[:32])
+        t0 = time.perf_counter()
+        vectors = encoder.embed(items)
+        seconds = time.perf_counter() - t0
+        reference = vectors if reference is None else reference
+        print(f"{label:36} {n / seconds:8.1f} {work / seconds / 1e9:8.1f} {float((vectors * reference).sum(1).min()):9.6f}")
+
+
+def quality() -> None:
+    """top_k of the static encoder vs the default, raw and tuned (the default Tuner), held-out protocol of
+    likewise.evaluation: budgets 250 and all, seed 0; vectors through the ./.bench-cache embedding cache."""
+    from likewise.cache import EmbeddingCache
+    from likewise.datasets import load_dataset
+    from likewise.embedding import embed_records
+    from likewise.encoders import get_encoder
+    from likewise.evaluation import evaluate_methods
+
+    print(f"\nstatic vs default, held-out 40%, seed 0 ({load()})")
+    print("| dataset | k | encoder | embed s | budget | raw top_k | tuned top_k |")
+    print("|---|---|---|---|---|---|---|")
+    for name, k in (("bbc_news", 100), ("rotten_tomatoes", 1000)):
+        data = load_dataset(name)
+        for model in ("default", "static"):
+            t0 = time.perf_counter()
+            X, stats = embed_records(get_encoder(model), data.ids, data.texts, EmbeddingCache(".bench-cache"))
+            seconds = time.perf_counter() - t0
+            result = evaluate_methods(X, data.labels, methods=["raw", "likewise"], budgets=[250, "all"], seeds=[0],
+                                      k=k, metric_names=["top_k"], with_classifier=False)
+            cells = {(r.method, str(r.budget)): 100 * r.metrics["top_k"] for r in result.rows}
+            for budget in ("250", "all"):
+                print(f"| {name} | {k} | {model} | {seconds:.1f} ({stats.encoded} encoded) | {budget} | "
+                      f"{cells[('raw', budget)]:.1f} | {cells[('likewise', budget)]:.1f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=5000)
@@ -103,6 +221,8 @@ def main() -> None:
     parser.add_argument("--out", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--big-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--only-big", action="store_true", help="skip the side-by-side run, only --big")
+    parser.add_argument("--variants", action="store_true", help="also time ONNX batch sizes and the fused graph")
+    parser.add_argument("--quality", action="store_true", help="also score static vs default, raw and tuned")
     args = parser.parse_args()
     if args.child:
         child(args.child, args.n, args.out)
@@ -115,22 +235,40 @@ def main() -> None:
         return
     import torch
 
-    print(f"# bench/embed.py: {args.n} Rotten Tomatoes texts, torch {torch.__version__}, "
-          f"{os.cpu_count()} CPUs, OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '')}")
+    from likewise.encoders import default_model_path
+
+    peak = matmul_peak()
+    print(f"# bench/embed.py: {args.n} Rotten Tomatoes texts, torch {torch.__version__}, {os.cpu_count()} CPUs, "
+          f"{load()}")
+    print(f"matmul peak (numpy 2000x2000 float32, OPENBLAS_CORETYPE unset, kernel {peak['kernel']}, "
+          f"{peak['threads']} threads): {peak['gflops']:.0f} GFLOP/s best, {peak['median_gflops']:.0f} median")
+    from likewise.cache import normalize_text
+
+    lengths = token_lengths([normalize_text(t) for t in texts(args.n)])
+    work = float(flops_per_text(lengths, default_model_path()).sum())
+    print(f"{lengths.sum():,} real tokens (mean {lengths.mean():.1f}), {work / 1e9:.0f} GFLOP of useful work "
+          f"(transformer paths)")
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for method in ("sentence-transformers", "torch", "onnx"):
+        for method in ("sentence-transformers", "torch", "onnx", "static"):
             out = str(Path(tmp) / f"{method}.npy")
             proc = subprocess.run([sys.executable, __file__, "--child", method, "--n", str(args.n), "--out", out],
                                   capture_output=True, text=True, check=True)
             results[method] = json.loads(proc.stdout.strip().splitlines()[-1])
             results[method]["vectors"] = np.load(out)
     ref = results["sentence-transformers"]
-    print(f"{'method':24} {'texts/s':>9} {'x ST':>6} {'min cos vs ST':>14} {'peak RSS MB':>12} {'load s':>7}")
+    print(f"{'method':24} {'texts/s':>9} {'x ST':>7} {'GFLOP/s':>8} {'% peak':>7} {'min cos vs ST':>14} "
+          f"{'peak RSS MB':>12} {'load s':>7}   ({load()})")
     for method, r in results.items():
-        cos = float((r["vectors"] * ref["vectors"]).sum(axis=1).min())
-        print(f"{method:24} {r['texts_per_s']:9.1f} {r['texts_per_s'] / ref['texts_per_s']:6.2f} {cos:14.6f} "
-              f"{r['peak_rss_mb']:12.0f} {r['load_s']:7.1f}")
+        same = r["vectors"].shape == ref["vectors"].shape
+        cos = f"{float((r['vectors'] * ref['vectors']).sum(axis=1).min()):14.6f}" if same else f"{'(other model)':>14}"
+        gflops = work / r["seconds"] / 1e9 if same else float("nan")
+        print(f"{method:24} {r['texts_per_s']:9.1f} {r['texts_per_s'] / ref['texts_per_s']:7.2f} {gflops:8.1f} "
+              f"{100 * gflops / peak['gflops']:6.1f}% {cos} {r['peak_rss_mb']:12.0f} {r['load_s']:7.1f}")
+    if args.variants:
+        variants(args.n, work)
+    if args.quality:
+        quality()
 
     # cache: first run fills it (vectors reused from the runs above would not exercise the cache path)
     from likewise.cache import EmbeddingCache

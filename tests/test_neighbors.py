@@ -155,6 +155,21 @@ def test_single_query():
     assert_matches_brute_force(q, 100, idx, scores, candidates=c)
 
 
+@pytest.mark.parametrize("k", [1, 7, 60, 200])
+def test_single_query_ties_match_the_block_path(k):
+    """The one-query path and the block path give identical indices and scores, ties by lower index."""
+    rng = np.random.default_rng(11)
+    c = integer_vectors(rng, 200, 4, high=1)  # many exact ties
+    q = integer_vectors(rng, 3, 4, high=1)
+    both_idx, both_scores = topk(q, k, c)
+    for i in range(len(q)):
+        idx, scores = topk(q[i : i + 1], k, c)
+        np.testing.assert_array_equal(idx[0], both_idx[i])
+        np.testing.assert_array_equal(scores[0], both_scores[i])
+        ref_idx, _ = brute_force(q[i : i + 1], k, c)
+        np.testing.assert_array_equal(idx, ref_idx)
+
+
 def test_iter_topk_concatenates_to_topk():
     rng = np.random.default_rng(11)
     x = unit_vectors(rng, 333, 8)
