@@ -44,6 +44,9 @@ def headline(report: ReportData) -> dict[str, Any]:
     out["maps"] = {p.title: p.knn_accuracy for p in report.maps.panels}
     out["session_hits"] = {"before": report.session.hits("before"), "after": report.session.hits("after"),
                            "k": report.session.k}
+    s = report.session
+    out["session_example"] = {"query_id": s.query_id, "query_text": s.query_text, "query_label": s.query_label,
+                              "k": s.k, "before": s.counts("before"), "after": s.counts("after")}
     out["held_out_top_10"] = {"before": report.session.mean_hits_before, "after": report.session.mean_hits_after}
     out["unlabeled_predicted"] = int(len(c.predicted))
     out["raw_vs_tuned"] = report.headline
