@@ -1,0 +1,220 @@
+"""One million records on this machine: each step's time and the process's peak RSS.
+
+    python bench/scale.py [--n 1000000] [--sample 2000] [--labeled 10000] [--skip-hnsw] [--report-sample 5000]
+
+Records: the sentences of the bundled BBC News articles (split at ". ") and the Rotten Tomatoes texts,
+labelled by their source class ("bbc:sport", "rt:fresh", ...), repeated to N; record i is base text
+``i mod P`` with word ``(i // P) mod len`` dropped (when it has more than one word) and " #i" appended, so no
+two records share a text and every one is encoded (nothing comes from a cache or a duplicate).
+
+Steps, in one process (peak RSS is the high-water mark after each step; nothing holds an N x N matrix):
+  1. embed all N with the static encoder through the embedding cache (chunks of 4,096, shards on disk)
+  2. the default encoder (MiniLM, ONNX) on a random sample of ``--sample`` texts, its time extrapolated to N
+  3. tune: the default ``Tuner`` fitted on ``--labeled`` labelled records, then all N transformed in blocks
+  4. exact index of the tuned vectors (upserted in blocks) and a labeling session: one exact top-1,000 query
+  5. HNSW index (M=16, ef_construction=100) over all N, a top-1,000 session query and its recall@1000
+  6. a map of a 10,000-record sample (likewise.maps, PCA projection)
+  7. a report: ``likewise embed/tune/report`` on a workspace of ``--report-sample`` records (static encoder),
+     run as CLI commands (their peak RSS is the children's)
+The load average is printed with every step: the 2 cores are shared.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def rss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024
+
+
+def load() -> str:
+    return "load " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def base_texts() -> tuple[list[str], list[str]]:
+    from likewise.datasets import load_dataset
+
+    texts, labels = [], []
+    bbc = load_dataset("bbc_news")
+    for text, label in zip(bbc.texts, bbc.labels):
+        for sentence in text.split(". "):
+            if len(sentence.split()) >= 3:
+                texts.append(sentence.strip())
+                labels.append(f"bbc:{label}")
+    rt = load_dataset("rotten_tomatoes")
+    for text, label in zip(rt.texts, rt.labels):
+        texts.append(text)
+        labels.append(f"rt:{label}")
+    return texts, labels
+
+
+def records(n: int) -> tuple[list[str], list[str], np.ndarray]:
+    """ids, texts and labels (array of str) of n perturbed records (see the module docstring)."""
+    base, base_labels = base_texts()
+    p = len(base)
+    split = [t.split() for t in base]
+    texts = []
+    for i in range(n):
+        words = split[i % p]
+        if len(words) > 1:
+            drop = (i // p) % len(words)
+            words = words[:drop] + words[drop + 1:]
+        texts.append(" ".join(words) + f" #{i}")
+    labels = np.array([base_labels[i % p] for i in range(n)], dtype=object)
+    return [f"r{i}" for i in range(n)], texts, labels
+
+
+class Steps:
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, float, float, str]] = []
+
+    def run(self, name: str, fn):
+        gc.collect()
+        t0 = time.perf_counter()
+        out = fn()
+        seconds = time.perf_counter() - t0
+        self.rows.append((name, seconds, rss_mb(), load()))
+        print(f"{name:58} {seconds:9.1f} s  peak RSS {rss_mb():7.0f} MB  ({load()})", flush=True)
+        return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--sample", type=int, default=2000, help="texts for the default encoder's extrapolation")
+    parser.add_argument("--labeled", type=int, default=10_000)
+    parser.add_argument("--skip-hnsw", action="store_true")
+    parser.add_argument("--report-sample", type=int, default=5000)
+    args = parser.parse_args()
+    from likewise.cache import EmbeddingCache
+    from likewise.embedding import embed_records
+    from likewise.encoders import get_encoder
+    from likewise.index import ExactIndex, HNSWIndex
+    from likewise.index.base import Payload
+    from likewise.neighbors import topk
+    from likewise.tuning import Tuner
+
+    print(f"# bench/scale.py: {args.n:,} records, {os.cpu_count()} CPUs, {load()}")
+    steps = Steps()
+    ids, texts, labels = steps.run("records (build in memory)", lambda: records(args.n))
+    tmp = tempfile.TemporaryDirectory()
+    cache = EmbeddingCache(Path(tmp.name) / "cache")
+    static = get_encoder("static")
+    static.prepare()  # a distillation, if any, is a one-time cost: not part of the embed step
+    raw, stats = steps.run("1. embed, static encoder (through the cache)",
+                           lambda: embed_records(static, ids, texts, cache))
+    print(f"   {stats.encoded:,} encoded, {stats.cache_hits:,} from cache, {args.n / stats.seconds:,.0f} texts/s")
+    del cache
+    rng = np.random.default_rng(0)
+    sample = rng.choice(args.n, size=min(args.sample, args.n), replace=False)
+    default = get_encoder("default")
+    default.embed(texts[:16])
+    steps.run(f"2. embed, default encoder, {len(sample):,}-text sample", lambda: default.embed([texts[i] for i in sample]))
+    sample_s = steps.rows[-1][1]
+    print(f"   {len(sample) / sample_s:.1f} texts/s -> {args.n:,} records would take {args.n / len(sample) * sample_s / 3600:.1f} h "
+          f"(static: {stats.seconds / 60:.1f} min)")
+    del default
+    labeled = rng.choice(args.n, size=min(args.labeled, args.n), replace=False)
+
+    def tune() -> np.ndarray:
+        tuner = Tuner(seed=0).fit(raw[labeled], labels[labeled])
+        out = np.empty((args.n, tuner.transform(raw[:1]).shape[1]), np.float32)
+        for lo in range(0, args.n, 100_000):
+            out[lo:lo + 100_000] = tuner.transform(raw[lo:lo + 100_000])
+        return out
+
+    tuned = steps.run(f"3. tune ({len(labeled):,} labels) + transform all", tune)
+    del raw
+    gc.collect()
+    queries = tuned[rng.choice(args.n, size=20, replace=False)]
+
+    def exact_index() -> ExactIndex:
+        index = ExactIndex(tuned.shape[1], encoder_id=static.identity, vector_kind="tuned")
+        for lo in range(0, args.n, 100_000):
+            hi = min(lo + 100_000, args.n)
+            index.upsert(ids[lo:hi], tuned[lo:hi], [Payload(labels[i], None) for i in range(lo, hi)])
+        return index
+
+    index = steps.run("4. exact index (upsert in blocks of 100k)", exact_index)
+    index.search(queries[:1], 1000)
+
+    def session() -> float:
+        times = []
+        for q in queries:
+            t0 = time.perf_counter()
+            index.search(q[None], 1000)
+            times.append(time.perf_counter() - t0)
+        return 1000 * float(np.median(times))
+
+    ms = steps.run("   session: exact top-1,000 query (20 queries)", session)
+    print(f"   median {ms:.1f} ms per session of 1,000")
+    exact_top = topk(queries, 1000, tuned)[0]
+    del index
+    gc.collect()
+    if not args.skip_hnsw:
+        def hnsw() -> HNSWIndex:
+            h = HNSWIndex(tuned.shape[1], encoder_id=static.identity, vector_kind="tuned", M=16, ef_construction=100)
+            for lo in range(0, args.n, 100_000):
+                hi = min(lo + 100_000, args.n)
+                h.upsert(ids[lo:hi], tuned[lo:hi])
+            return h
+
+        graph = steps.run("5. HNSW index (M=16, ef_construction=100)", hnsw)
+
+        def hnsw_session() -> tuple[float, float]:
+            times, recalls = [], []
+            for q, truth in zip(queries, exact_top):
+                t0 = time.perf_counter()
+                hits = graph.search(q[None], 1000)[0]
+                times.append(time.perf_counter() - t0)
+                recalls.append(len({h.id for h in hits} & {ids[i] for i in truth}) / len(truth))
+            return 1000 * float(np.median(times)), float(np.mean(recalls))
+
+        ms, recall = steps.run("   session: HNSW top-1,000 query (20 queries)", hnsw_session)
+        print(f"   median {ms:.1f} ms per session of 1,000, recall@1000 {recall:.3f}")
+        del graph
+        gc.collect()
+
+    def a_map() -> dict:
+        from likewise.maps import get_projection, sample_points, separation_scores
+
+        rows = sample_points(args.n, 10_000, seed=0)
+        coords = get_projection("pca").fit(tuned[rows], np.zeros(len(rows)), 0)
+        return separation_scores(coords, list(labels[rows]))
+
+    steps.run("6. map of a 10,000-record sample (PCA)", a_map)
+
+    def report() -> None:
+        import pandas as pd
+
+        rows = rng.choice(args.n, size=min(args.report_sample, args.n), replace=False)
+        folder = Path(tmp.name)
+        pd.DataFrame({"id": [ids[i] for i in rows], "text": [texts[i] for i in rows],
+                      "label": [labels[i] for i in rows]}).to_parquet(folder / "sample.parquet")
+        cli = [sys.executable, "-m", "likewise.cli.main"]
+        env = {**os.environ, "LIKEWISE_CACHE": str(folder / "cli-cache")}
+        ws = str(folder / "ws")
+        for command in (["embed", str(folder / "sample.parquet"), "-t", "text", "-l", "label", "-m", "static"],
+                        ["tune"], ["report"]):
+            subprocess.run([*cli, *command, "-w", ws, "--quiet"], check=True, env=env, capture_output=True)
+
+    steps.run(f"7. report: embed + tune + report on a {args.report_sample:,}-record workspace (CLI)", report)
+    print(f"   CLI children's peak RSS {rss_mb(resource.RUSAGE_CHILDREN):.0f} MB")
+    print(f"\npeak RSS of the whole run: {rss_mb():.0f} MB (target < 4,096)")
+    tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
