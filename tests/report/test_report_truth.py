@@ -161,3 +161,25 @@ def test_partial_and_older_runs_are_flagged(browser, tmp_path):
     assert any("Out of date" in f for f in result.flags)
     # the curve's caption does not promise a band for one seed
     assert "one seed, so no band" in _text(page, "#evaluation figcaption")
+
+
+def test_a_class_never_takes_a_method_colour():
+    from likewise.report.figures import CHANCE_COLOR, GREY, METHOD_COLORS, class_colors
+
+    colors = class_colors([f"c{i}" for i in range(60)])
+    assert len(set(colors.values())) == 60
+    assert not set(colors.values()) & {GREY, CHANCE_COLOR, *METHOD_COLORS.values()}
+
+
+def test_report_reuses_the_maps_that_map_drew(tmp_path):
+    from likewise.ops.maps import map_workspace
+    from likewise.report import build_report
+    from likewise.workspace import Workspace
+
+    ws = make(tmp_path / "ws")
+    drawn, _ = map_workspace(ws, seed=0)
+    result = build_report(Workspace.open(tmp_path / "ws"))
+    assert any("reused" in step for step in result.timings)
+    html = Path(result.html).read_text(encoding="utf-8")
+    assert "Computed by <code>likewise map</code>" in html
+    assert [p.title for p in drawn.panels] == [m for m in result.headline["maps"]]
