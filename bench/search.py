@@ -35,6 +35,10 @@ def data(n: int, dim: int, seed: int = 1) -> np.ndarray:
     return x
 
 
+def load() -> str:
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -53,7 +57,7 @@ def numpy_blocked(x: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def child(method: str, n: int, dim: int, k: int, queries: int, out: str) -> None:
+def child(method: str, n: int, dim: int, k: int, queries: int, out: str, single_only: bool = False) -> None:
     """Runs in a subprocess: all-pairs top-k and single-query latency with one method; prints JSON."""
     x = data(n, dim)
     qs = data(queries, dim, seed=2)  # new points from the same distribution
@@ -91,13 +95,15 @@ def child(method: str, n: int, dim: int, k: int, queries: int, out: str) -> None
         def one(q: np.ndarray) -> np.ndarray:
             return index.search(q[None], k)[1]
 
-    latencies = []
+    latencies, singles = [], []
     for q in qs:
         t0 = time.perf_counter()
-        one(q)
+        found = one(q)
         latencies.append(time.perf_counter() - t0)
+        singles.append(np.asarray(found).ravel()[:k])
+    np.save(out + ".single.npy", np.array(singles[:50]))  # single-query results, for the agreement check
     cpu0, t0 = time.process_time(), time.perf_counter()
-    idx = all_pairs()
+    idx = np.zeros((1, k), np.int64) if single_only else all_pairs()
     seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     np.save(out, idx[:: max(1, n // 2000)])  # a sample of rows for the agreement check
     row = {
@@ -132,11 +138,12 @@ def main() -> None:
     parser.add_argument("--methods", default="likewise,numpy,faiss")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--single-only", action="store_true", help="only the single-query latency, no all-pairs")
     args = parser.parse_args()
     if args.quick:
         args.n, args.queries = 20_000, 50
     if args.child:
-        child(args.child, args.n, args.dim, args.k, args.queries, args.out)
+        child(args.child, args.n, args.dim, args.k, args.queries, args.out, args.single_only)
         return
 
     methods = [m for m in args.methods.split(",") if m]
@@ -151,37 +158,43 @@ def main() -> None:
     print(
         f"N={args.n} dim={args.dim} k={args.k}, {os.cpu_count()} CPUs, "
         f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}; matrix products here: "
-        f"{gflops:.0f} GFLOP/s, so the full N x N product alone takes {floor:.1f} s (half with symmetry)"
+        f"{gflops:.0f} GFLOP/s, so the full N x N product alone takes {floor:.1f} s (half with symmetry); {load()}"
     )
     rows = {}
     for method in methods:
         out = f"/tmp/likewise-bench-search-{os.getpid()}-{method}.npy"
         cmd = [sys.executable, __file__, "--child", method, "--n", str(args.n), "--dim", str(args.dim),
-               "--k", str(args.k), "--queries", str(args.queries), "--out", out]
+               "--k", str(args.k), "--queries", str(args.queries), "--out", out] + ["--single-only"] * args.single_only
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             print(f"{method}: failed\n{done.stderr[-2000:]}")
             continue
         rows[method] = json.loads(done.stdout.strip().splitlines()[-1])
         rows[method]["sample"] = np.load(out)
+        rows[method]["single"] = np.load(out + ".single.npy")
         os.remove(out)
+        os.remove(out + ".single.npy")
 
     reference = rows.get("likewise", {}).get("sample")
+    single_ref = rows.get("numpy", {}).get("single")
     faiss_s = rows.get("faiss", {}).get("all_pairs_s")
     print()
     print(
         "| method | all-pairs top-k (s) | CPU (s) | peak RSS (MB) | vs faiss | single query (ms, median) "
-        "| same neighbours |"
+        f"| same neighbours | same single-query results as numpy |   ({load()})"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for method, row in rows.items():
         ratio = f"{faiss_s / row['all_pairs_s']:.2f}x faster" if faiss_s else "-"
         same = "-"
         if reference is not None:
             same = f"{np.mean([set(a) == set(b) for a, b in zip(reference, row['sample'])]):.1%}"
+        same_single = "-"
+        if single_ref is not None:
+            same_single = f"{np.mean([set(a) == set(b) for a, b in zip(single_ref, row['single'])]):.1%}"
         print(
             f"| {method} | {row['all_pairs_s']} | {row['cpu_s']} | {row['peak_rss_mb']} "
-            f"(data {row['rss_before_mb']}) | {ratio} | {row['single_query_ms']} | {same} |"
+            f"(data {row['rss_before_mb']}) | {ratio} | {row['single_query_ms']} | {same} | {same_single} |"
         )
 
 
