@@ -1,0 +1,156 @@
+"""Measured anchors side by side: SetFit, sentence-transformers' own trainer, likewise, closed forms, raw.
+
+    python bench/anchors.py [--datasets bbc_news,rotten_tomatoes,drug_reviews] [--per-class 8] [--seeds 3,4,5]
+                            [--out rows.jsonl]
+
+Same protocol and splits as bench/quality.py (likewise.evaluation: stratified 60/40 split by seed, the label
+budget drawn from the 60%, scored among the held-out 40%), with a budget of ``--per-class`` labeled records
+per class (SetFit's few-shot setting). Methods, each fitted on the budget only:
+
+* ``raw``, ``lda``, ``lda_shrinkage``, ``reference``, ``likewise`` (``Tuner(method="auto")``, maps on cached
+  vectors) — as in bench/quality.py;
+* ``likewise_encoder`` — ``likewise.tuning.encoder_finetune.finetune_encoder`` (supervised contrastive,
+  likewise's class-balanced batches, 8 epochs at 5e-5, batch 32; best epoch on 20% of the budget);
+* ``st_batch_all`` — sentence-transformers' ``SentenceTransformerTrainer`` with ``BatchAllTripletLoss`` and its
+  ``GROUP_BY_LABEL`` sampler (8 epochs, batch 16, its default lr 5e-5), no validation;
+* ``setfit`` — SetFit (PyPI ``setfit``, bench only) with the bundled all-MiniLM-L6-v2 as its body: contrastive
+  pairs (its defaults: ``num_iterations=20``, batch 16, 1 epoch); the tuned body's embeddings are scored.
+
+Encoders are fine-tuned on the CPU (torch's threads as set by the environment); the held-out records are
+embedded with each tuned model. Training seconds are the fit alone.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+def _embed(model, texts: list[str]) -> np.ndarray:
+    return model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+
+
+def likewise_encoder(texts, labels, seed):
+    from sentence_transformers import SentenceTransformer
+
+    from likewise.evaluation import holdout_split
+    from likewise.tuning.encoder_finetune import finetune_encoder
+
+    y = np.asarray(labels, dtype=object)
+    train, val = holdout_split(y, test_size=0.2, seed=seed)
+    tmp = tempfile.mkdtemp(prefix="anchor-lw-")
+    finetune_encoder([texts[i] for i in train], y[train], f"{tmp}/m", val_texts=[texts[i] for i in val],
+                     val_labels=y[val], k=10, seed=seed, device="cpu")
+    return SentenceTransformer(f"{tmp}/m", device="cpu", local_files_only=True)
+
+
+def st_batch_all(texts, labels, seed):
+    import datasets
+    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, losses
+    from sentence_transformers.sentence_transformer.training_args import (
+        BatchSamplers,
+        SentenceTransformerTrainingArguments,
+    )
+    from transformers.trainer_callback import PrinterCallback
+
+    from likewise.encoders.sentence_transformer import default_model_path
+
+    datasets.disable_progress_bars()
+    model = SentenceTransformer(str(default_model_path()), device="cpu", local_files_only=True)
+    classes = sorted(set(labels))
+    data = datasets.Dataset.from_dict({"text": list(texts), "label": [classes.index(v) for v in labels]})
+    model.model_card_data.set_widget_examples = lambda dataset: None
+    with tempfile.TemporaryDirectory() as scratch:
+        args = SentenceTransformerTrainingArguments(
+            output_dir=scratch, num_train_epochs=8, per_device_train_batch_size=16, seed=seed,
+            batch_sampler=BatchSamplers.GROUP_BY_LABEL, save_strategy="no", report_to=[], logging_strategy="no",
+            disable_tqdm=True, use_cpu=True,
+        )
+        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data,
+                                             loss=losses.BatchAllTripletLoss(model))
+        trainer.remove_callback(PrinterCallback)
+        trainer.train()
+    return model
+
+
+def setfit(texts, labels, seed):
+    import datasets
+    from setfit import SetFitModel, Trainer, TrainingArguments
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    from likewise.encoders.sentence_transformer import default_model_path
+
+    datasets.disable_progress_bars()
+    model = SetFitModel.from_pretrained(str(default_model_path()), local_files_only=True, device="cpu")
+    data = datasets.Dataset.from_dict({"text": list(texts), "label": [str(v) for v in labels]})
+    args = TrainingArguments(batch_size=16, num_epochs=1, num_iterations=20, seed=seed, show_progress_bar=False,
+                             report_to="none")
+    trainer = Trainer(model=model, args=args, train_dataset=data)
+    for noisy in (PrinterCallback, ProgressCallback):
+        trainer.st_trainer.remove_callback(noisy) if hasattr(trainer, "st_trainer") else None
+    trainer.train()
+    return model.model_body
+
+
+ENCODER_METHODS = {"likewise_encoder": likewise_encoder, "st_batch_all": st_batch_all, "setfit": setfit}
+VECTOR_METHODS = ("raw", "lda", "lda_shrinkage", "reference", "likewise")
+
+
+def main() -> None:
+    import sys
+
+    sys.path.insert(0, os.path.dirname(__file__))
+    import quality
+
+    from likewise.evaluation import get_method, holdout_split, logistic_accuracy, sample_budget
+    from likewise.labels import labeled_arrays
+    from likewise.metrics import evaluate
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", default="bbc_news,rotten_tomatoes,drug_reviews")
+    parser.add_argument("--per-class", type=int, default=8)
+    parser.add_argument("--seeds", default="3,4,5")
+    parser.add_argument("--methods", default=",".join([*VECTOR_METHODS, *ENCODER_METHODS]))
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    methods = args.methods.split(",")
+    for name in args.datasets.split(","):
+        X, labels, texts = quality.vectors_for(name)
+        positions, y = labeled_arrays(labels)
+        k = quality.K[name]
+        budget = args.per_class * len(np.unique(y))
+        for seed in [int(s) for s in args.seeds.split(",")]:
+            pool, test = holdout_split(y, seed=seed)
+            train = sample_budget(y, pool, budget, seed=seed)
+            k_eff = min(k, len(test) - 1)
+            test_texts = [texts[positions[i]] for i in test]
+            train_texts = [texts[positions[i]] for i in train]
+            for method in methods:
+                t0 = time.perf_counter()
+                if method in ENCODER_METHODS:
+                    model = ENCODER_METHODS[method](train_texts, list(y[train]), seed)
+                    seconds = time.perf_counter() - t0
+                    Z_test, Z_train = _embed(model, test_texts), _embed(model, train_texts)
+                else:
+                    Z = get_method(method)(X[positions[train]], y[train], X[positions[np.concatenate([train, test])]], seed, k_eff)
+                    seconds = time.perf_counter() - t0
+                    Z_train, Z_test = Z[: len(train)], Z[len(train):]
+                m = evaluate(Z_test, y[test], k_eff, metrics=["top_k", "map_at_r"])
+                m["logreg_accuracy"] = logistic_accuracy(Z_train, y[train], Z_test, y[test])
+                row = {"dataset": name, "method": method, "budget": str(budget), "seed": seed, "seconds": seconds,
+                       "k": k_eff, **{key: float(v) for key, v in m.items()}}
+                print(json.dumps(row), flush=True)
+                if args.out:
+                    with open(args.out, "a", encoding="utf-8") as out:
+                        out.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()
