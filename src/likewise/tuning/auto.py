@@ -43,6 +43,11 @@ SELECTION_MIN_QUERIES = 600
 SELECTION_REPEATS = 3
 """Repeated 2-fold: up to ``SELECTION_REPEATS`` shuffles, stopping once about ``SELECTION_MIN_QUERIES``
 validation queries have been scored (one shuffle of 600+ labeled records is enough)."""
+SELECTION_LARGE = 1000
+"""From this many labeled records on, one shuffle of stratified 5-fold (fit on 80%) replaces the 2-fold: on
+half the labels a closed form such as LDA, which needs many records per dimension, looks worse than it is on
+all of them (FOLDOC with 2,729 labels, bench/RESULTS.md), and 20% of 1,000+ records is a large enough
+validation set."""
 SELECTION_MIN_PER_CLASS = 4
 """Each half of a split needs 2 records per class to fit on and 2 to score: 4 per class in all."""
 
@@ -127,9 +132,13 @@ class Selection:
 
 
 def selection_splits(y: np.ndarray, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(fit, validation) positions: repeated stratified 2-fold, both halves validating in turn."""
+    """(fit, validation) positions: repeated stratified 2-fold, both halves validating in turn (5-fold from
+    ``SELECTION_LARGE`` labeled records on, when every class has 10)."""
     from sklearn.model_selection import StratifiedKFold
 
+    if len(y) >= SELECTION_LARGE and np.bincount(y).min() >= 10:
+        splitter = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed)
+        return [(np.sort(a), np.sort(b)) for a, b in splitter.split(np.zeros(len(y)), y)]
     repeats = max(1, min(SELECTION_REPEATS, math.ceil(SELECTION_MIN_QUERIES / len(y))))
     splits = []
     for repeat in range(repeats):
@@ -197,5 +206,6 @@ def select_method(
     if best == "identity":
         message = (f"no method beats the untouched vectors on cross-validation (top_{k} {identity:.3f}), so the "
                    "identity is kept; label more records")
-    strategy = f"repeated stratified 2-fold ({len(splits)} fits per candidate), top_{k} among validation records"
+    folds = 5 if len(splits) == 5 and len(y) >= SELECTION_LARGE else 2
+    strategy = f"stratified {folds}-fold ({len(splits)} fits per candidate), top_{k} among validation records"
     return Selection(best, scores, int(k), len(splits), strategy, message)
