@@ -232,11 +232,9 @@ class JobManager:
     def maps(self, *, author: str | None = None, projections: list[str] | None = None, supervised: str | None = "head2d",
              max_points: int = 20_000) -> tuple[Job, bool]:
         def work(job: Job, ws: Workspace) -> dict[str, Any]:
-            from likewise.ops.maps import map_workspace
-
             generation = ws.generation
-            result, written = map_workspace(ws, projections=projections or ["pca"], supervised=supervised,
-                                            max_points=max_points, progress=job.progress)
+            result, written = draw_maps(ws, projections=projections or ["pca"], supervised=supervised,
+                                        max_points=max_points, progress=job.progress)
             panels = [{"title": p.title, "vectors": p.vectors, "projection": p.projection, "supervised": p.supervised,
                        "knn_accuracy": p.knn_accuracy, "silhouette": p.silhouette,
                        "coords": p.coords.round(5).tolist()} for p in result.panels]
@@ -245,7 +243,7 @@ class JobManager:
                               "shown": len(result.ids), "total_records": result.total_records,
                               "sampled": result.sampled, "written": written, "made": now_iso()}
             return {"panels": [{k: v for k, v in p.items() if k != "coords"} for p in panels], "written": written,
-                    "shown": len(result.ids)}
+                    "shown": len(result.ids), "notes": result.notes}
 
         return self.start("map", work, author=author)
 
@@ -259,3 +257,29 @@ class JobManager:
                     "headline": json.loads(json.dumps(result.headline, default=str))}
 
         return self.start("report", work, author=author)
+
+
+def draw_maps(ws: Workspace, *, progress, **options: Any):
+    """The workspace's maps as ``likewise map`` draws them (:func:`likewise.ops.maps.map_workspace`, which also
+    writes ``maps/`` in the workspace). Mid-labeling some classes have too few records for the held-out split
+    the map scores need; they are then left out of the split (still coloured on the page) and said so."""
+    from collections import Counter
+
+    from likewise.labels import MIN_PER_CLASS
+    from likewise.ops.maps import map_workspace
+
+    data = ws.records()
+    counts = Counter(lab for lab in data.labels if lab is not None)
+    small = sorted(c for c, n in counts.items() if n < 2 * MIN_PER_CLASS)
+    if not small or len(counts) - len(small) < 2:
+        return map_workspace(ws, progress=progress, **options)
+    from likewise.maps import make_maps
+    from likewise.ops.classify import workspace_tuner_options
+
+    labels = [None if lab in small else lab for lab in data.labels]
+    tuned = ws.has_vectors("tuned") and not ws.stale_reason("tuned")
+    result = make_maps(ws.vectors("raw").vectors, labels, ids=data.ids, texts=data.texts, tuned=tuned,
+                       tuner_options=workspace_tuner_options(ws), progress=progress, **options)
+    result.notes.append(f"{len(small)} class(es) with fewer than {2 * MIN_PER_CLASS} labeled records are left out of "
+                        f"the held-out split and the supervised map: {', '.join(small[:10])}")
+    return result, {}

@@ -1,7 +1,7 @@
 // The page: views (find, session, map, progress) behind the hash router, the author, the status poll, keys.
 import { api } from "./api.js";
 import { $, isTyping, short } from "./dom.js";
-import { app, askAuthor, emit, fail, modalOpen, showAuthor } from "./store.js";
+import { app, askAuthor, emit, fail, loadClasses, modalOpen, showAuthor } from "./store.js";
 import * as find from "./find.js";
 import * as session from "./session.js";
 import * as mapView from "./map.js";
@@ -45,6 +45,7 @@ async function poll() {
     const before = app.status;
     app.status = status;
     renderJobs(status);
+    if (before && before.seq !== status.seq) loadClasses().catch(fail); // counts, and classes others added
     emit("status", { status, before });
   } catch (err) {
     $("jobs").textContent = `server unreachable: ${err.message}`;

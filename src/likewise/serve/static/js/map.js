@@ -44,13 +44,14 @@ function draw() {
   ctx.clearRect(0, 0, w, h);
   points = projector();
   const chosen = new Set(selected);
+  const radius = points.length < 1000 ? 4 : points.length < 5000 ? 3 : 2;
   const order = [...points.keys()].sort((a, b) => (data.labels[a] === null) - (data.labels[b] === null)).reverse();
   for (const i of order) {
     const label = data.labels[i];
     ctx.fillStyle = label === null ? GREY : classColor(classIndex(label));
     ctx.globalAlpha = label === null ? 0.55 : 0.85;
     ctx.beginPath();
-    ctx.arc(points[i][0], points[i][1], chosen.has(i) ? 4 : 2.6, 0, 2 * Math.PI);
+    ctx.arc(points[i][0], points[i][1], chosen.has(i) ? radius + 1.5 : radius, 0, 2 * Math.PI);
     ctx.fill();
     if (chosen.has(i)) { ctx.globalAlpha = 1; ctx.strokeStyle = "#000"; ctx.lineWidth = 1; ctx.stroke(); }
   }
@@ -85,7 +86,7 @@ function renderChrome() {
     put(legend, el("div", {}, el("span", { class: "sw", style: { background: classColor(classIndex(c.name)) } }), el("span", { text: `${c.name} (${counts.get(c.name)})` })));
   }
   put(legend, el("div", {}, el("span", { class: "sw", style: { background: GREY } }), el("span", { text: `unlabeled (${counts.get(null) || 0})` })));
-  const note = [`${data.shown.toLocaleString()} of ${data.total_records.toLocaleString()} records`];
+  const note = [`${data.shown.toLocaleString()} of ${data.total_records.toLocaleString()} records`, ...(data.notes || [])];
   if (data.stale) note.push("the vectors changed since: draw again for the new tuned map");
   $("map-note").textContent = note.join(" · ");
   const select = clear($("map-label-class"));
@@ -161,7 +162,7 @@ function bindMouse() {
   c.addEventListener("mouseup", (e) => {
     if (!down || !data) return;
     const [x, y] = at(e);
-    const moved = Math.hypot(x - down[0], y - down[1]);
+    const moved = Math.max(...lasso.map(([px, py]) => Math.hypot(px - down[0], py - down[1])));  // a lasso may end where it began
     down = null;
     if (moved < 5 || lasso.length < 3) {
       lasso = null;
@@ -219,7 +220,7 @@ export function init() {
     if (!running) {
       const r = await api.get(`/api/jobs/${job}`).catch(() => null);
       job = null;
-      if (r && r.state === "failed") { toast(r.error, "error"); return; }
+      if (r && r.state === "failed") { $("map-note").textContent = r.error; toast(r.error, "error"); return; }
       await fetchMap().catch(fail);
     }
   });

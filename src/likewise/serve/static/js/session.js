@@ -37,6 +37,7 @@ function setSession(data, keepFocusId = null) {
   else if (previous) S.focus = Math.min(previous.focus, rows.length - 1);
   localStorage.setItem("likewise.session", data.id);
   clearNodes();
+  S.scrollTop = !previous; // another session starts at its top (applied once the list is visible)
   render();
   loadRest(data.id, data.rows.length).catch(fail);
 }
@@ -108,6 +109,7 @@ function rowNode(pos) {
 function renderWindow() {
   if (!S) return;
   const box = $("rows");
+  if (S.scrollTop && box.clientHeight > 0) { box.scrollTop = 0; S.scrollTop = false; }
   const first = Math.max(0, Math.floor(box.scrollTop / ROW_H) - BUFFER);
   const last = Math.min(S.rows.length - 1, Math.ceil((box.scrollTop + box.clientHeight) / ROW_H) + BUFFER);
   for (const [pos, node] of nodes) {
@@ -292,6 +294,7 @@ async function labelFocused(cls, bulk) {
       Object.assign(row, { label: cls.name, author: app.author, conflict: [], pending: true });
       S.skipped.delete(row.id);
       updateRow(pos);
+      renderMeter();
       setFocus(pos + 1);
       const r = await api.postRetried("/api/labels", { labels: [{ id: row.id, label: cls.name, expected }], author: app.author, key, session: S.id });
       applyLabels(r.labels);
