@@ -103,8 +103,27 @@ ENCODER_METHODS = {"likewise_encoder": likewise_encoder, "st_batch_all": st_batc
 VECTOR_METHODS = ("raw", "lda", "lda_shrinkage", "reference", "likewise")
 
 
+def summarize(path: str) -> None:
+    """A Markdown table of rows written with --out: mean [min-max] over seeds per dataset x method."""
+    rows = [json.loads(line) for line in open(path, encoding="utf-8")]
+    cells: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        cells.setdefault((r["dataset"], r["method"]), []).append(r)
+    print("| dataset (labels) | method | seeds | top_k | MAP@R | logreg acc | train s |")
+    print("|---|---|---|---|---|---|---|")
+    for (dataset, method), rs in cells.items():
+        cell = lambda m: (f"{100 * np.mean([r[m] for r in rs]):.1f} [{100 * min(r[m] for r in rs):.1f}-"
+                          f"{100 * max(r[m] for r in rs):.1f}]")
+        print(f"| {dataset} ({rs[0]['budget']}, k={rs[0]['k']}) | {method} | {len(rs)} | {cell('top_k')} | "
+              f"{cell('map_at_r')} | {cell('logreg_accuracy')} | {np.mean([r['seconds'] for r in rs]):.1f} |")
+
+
 def main() -> None:
     import sys
+
+    if len(sys.argv) == 3 and sys.argv[1] == "--summarize":
+        summarize(sys.argv[2])
+        return
 
     sys.path.insert(0, os.path.dirname(__file__))
     import quality
