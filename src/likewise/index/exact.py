@@ -79,10 +79,16 @@ class ExactIndex(Index):
             return
         all_ids = self._ids + [ids[j] for j in new]
         order = sorted(range(len(all_ids)), key=all_ids.__getitem__)
-        matrix = np.concatenate([self._matrix, vectors[new]])
+        # rows go straight to their id-ordered place: one new matrix beside the old (no concatenated copy)
+        rank = np.empty(len(all_ids), np.int64)
+        rank[order] = np.arange(len(all_ids))
+        n_old = len(self._ids)
+        matrix = np.empty((len(all_ids), self.dimension), np.float32)
+        matrix[rank[:n_old]] = self._matrix
+        matrix[rank[n_old:]] = vectors[new]
         labels = self._labels + [payloads[j].label for j in new]
         texts = self._texts + [payloads[j].text for j in new]
-        self._set([all_ids[o] for o in order], matrix[order], [labels[o] for o in order], [texts[o] for o in order])
+        self._set([all_ids[o] for o in order], matrix, [labels[o] for o in order], [texts[o] for o in order])
 
     def _delete(self, ids: list[str]) -> int:
         gone = {self._rows[i] for i in ids if i in self._rows}
