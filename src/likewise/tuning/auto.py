@@ -186,11 +186,18 @@ def select_method(
         values, seconds = [], 0.0
         for s_index, (train, val) in enumerate(splits):
             t0 = time.perf_counter()
-            fitted = fit(X[train], y[train], replace(config, force=True), no_progress)
+            try:
+                fitted = fit(X[train], y[train], replace(config, force=True), no_progress)
+            except np.linalg.LinAlgError as exc:  # a closed form on degenerate vectors: not a candidate here
+                values = []
+                scores[name] = {"skipped": f"could not be fitted: {exc}"}
+                break
             seconds += time.perf_counter() - t0
             values.append(score_among(fitted.head.transform(X[val]), y[val], k))
             progress(c_index * len(splits) + s_index + 1, len(candidates) * len(splits),
                      f"choosing a method: {name}, split {s_index + 1} of {len(splits)}")
+        if not values:
+            continue
         per_split[name] = np.asarray(values)
         scores[name] = {"mean": float(np.mean(values)), "min": float(np.min(values)), "max": float(np.max(values)),
                         "seconds": round(seconds, 3)}

@@ -16,7 +16,7 @@ def lda_baseline(
     measurements; ``shrinkage=True`` uses ``solver="eigen", shrinkage="auto"`` (Ledoit-Wolf), which is much
     stronger with few labels in many dimensions.
     """
-    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from likewise.tuning.closed_form import lda_head
 
     X_train = np.asarray(X_train, dtype=np.float64)
     X_apply = np.asarray(X_apply, dtype=np.float64)
@@ -29,12 +29,5 @@ def lda_baseline(
         raise InputError(f"{len(X_train)} training vectors for {len(y_train)} labels; they must match")
     if len(np.unique(y_train)) < 2:
         raise InputError("LDA needs at least 2 classes among the training labels")
-    lda = (
-        LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto")
-        if shrinkage
-        else LinearDiscriminantAnalysis()
-    )
-    Z = lda.fit(X_train, y_train).transform(X_apply).astype(np.float32)
-    norms = np.linalg.norm(Z, axis=1, keepdims=True)
-    np.divide(Z, norms, out=Z, where=norms > 0)
-    return Z
+    # one definition: the closed-form head (constant dimensions get weight 0), applied and normalised
+    return lda_head(X_train, y_train, shrinkage=shrinkage).transform(X_apply.astype(np.float32))

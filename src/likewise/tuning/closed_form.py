@@ -42,21 +42,32 @@ def _linear(weight: np.ndarray, bias: np.ndarray, in_dim: int) -> LinearHead:
 
 
 def lda_head(X: np.ndarray, y: np.ndarray, *, shrinkage: bool = False) -> LinearHead:
-    """The LDA projection fitted on (X, y) as a linear head (see the module docstring)."""
+    """The LDA projection fitted on (X, y) as a linear head (see the module docstring).
+
+    Dimensions that are constant over the training vectors (hashing vectors have many) carry no class
+    information and make the within-class covariance singular, which the eigen solver refuses: they get
+    weight 0 and LDA is fitted on the others.
+    """
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
     X, y = _check(X, y)
     labels = np.asarray([str(v) for v in y])
+    keep = np.flatnonzero(X.std(axis=0) > 1e-9)
+    if len(keep) == 0:
+        raise InputError("LDA needs vectors that vary: every dimension is constant over the labeled records")
+    Xk = X[:, keep]
     if shrinkage:
-        lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto").fit(X, labels)
-        dims = min(len(lda.classes_) - 1, X.shape[1])
-        weight = lda.scalings_[:, :dims].T
+        lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto").fit(Xk, labels)
+        dims = min(len(lda.classes_) - 1, Xk.shape[1])
+        weight_k = lda.scalings_[:, :dims].T
         bias = np.zeros(dims)
     else:
-        lda = LinearDiscriminantAnalysis().fit(X, labels)
+        lda = LinearDiscriminantAnalysis().fit(Xk, labels)
         dims = lda.scalings_.shape[1] if len(lda.classes_) > 2 else 1
-        weight = lda.scalings_[:, :dims].T
-        bias = -lda.xbar_ @ weight.T
+        weight_k = lda.scalings_[:, :dims].T
+        bias = -lda.xbar_ @ weight_k.T
+    weight = np.zeros((weight_k.shape[0], X.shape[1]))
+    weight[:, keep] = weight_k
     return _linear(weight, bias, X.shape[1])
 
 
