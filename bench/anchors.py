@@ -44,10 +44,13 @@ def likewise_encoder(texts, labels, seed):
     from likewise.tuning.encoder_finetune import finetune_encoder
 
     y = np.asarray(labels, dtype=object)
-    train, val = holdout_split(y, test_size=0.2, seed=seed)
     tmp = tempfile.mkdtemp(prefix="anchor-lw-")
-    finetune_encoder([texts[i] for i in train], y[train], f"{tmp}/m", val_texts=[texts[i] for i in val],
-                     val_labels=y[val], k=10, seed=seed, device="cpu")
+    if np.unique(y, return_counts=True)[1].min() >= 4:
+        train, val = holdout_split(y, test_size=0.2, seed=seed)
+        finetune_encoder([texts[i] for i in train], y[train], f"{tmp}/m", val_texts=[texts[i] for i in val],
+                         val_labels=y[val], k=10, seed=seed, device="cpu")
+    else:  # too few per class to hold any out: the fixed schedule, no best-epoch choice
+        finetune_encoder(list(texts), y, f"{tmp}/m", k=10, seed=seed, device="cpu")
     return SentenceTransformer(f"{tmp}/m", device="cpu", local_files_only=True)
 
 
@@ -128,7 +131,7 @@ def main() -> None:
     sys.path.insert(0, os.path.dirname(__file__))
     import quality
 
-    from likewise.evaluation import get_method, holdout_split, logistic_accuracy, sample_budget
+    from likewise.evaluation import get_method, holdout_split, logistic_accuracy
     from likewise.labels import labeled_arrays
     from likewise.metrics import evaluate
 
@@ -147,7 +150,9 @@ def main() -> None:
         budget = args.per_class * len(np.unique(y))
         for seed in [int(s) for s in args.seeds.split(",")]:
             pool, test = holdout_split(y, seed=seed)
-            train = sample_budget(y, pool, budget, seed=seed)
+            rng = np.random.default_rng(seed)  # exactly --per-class records of each class (SetFit's few-shot setting)
+            train = np.sort(np.concatenate([rng.choice(pool[y[pool] == c], args.per_class, replace=False)
+                                            for c in np.unique(y)]))
             k_eff = min(k, len(test) - 1)
             test_texts = [texts[positions[i]] for i in test]
             train_texts = [texts[positions[i]] for i in train]
