@@ -8,11 +8,13 @@ from likewise.cli.output import json_option, print_json, progress_bar, quiet_opt
 
 
 @click.command("compare-models")
-@click.option("-m", "--model", "models", multiple=True, help="A model name or local sentence-transformers folder (repeat).")
+@click.option("-m", "--model", "models", multiple=True,
+              help="default (all-MiniLM-L6-v2), static (distilled from it), hashing, or a local sentence-transformers folder (repeat).")
 @click.option("--vectors", "vector_files", multiple=True, type=click.Path(dir_okay=False), help="A vector file to compare (repeat).")
-@click.option("-k", "--k", "k", type=int, default=100, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--runtime", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True)
+@click.option("-k", "--k", "k", type=int, default=100, show_default=True, help="Neighbours per query for top_k.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the held-out split (as in `likewise evaluate`).")
+@click.option("--runtime", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True,
+              help="auto = ONNX Runtime on CPU when installed (same vectors, faster), else PyTorch.")
 @device_option
 @cache_option
 @workspace_option
@@ -36,7 +38,7 @@ def compare_models_command(models: tuple[str, ...], vector_files: tuple[str, ...
 
     ws = Workspace.open(workspace)
     defaults = ["default", "static", "hashing"] if _static_available() else ["default", "hashing"]
-    with progress_bar(quiet) as progress:
+    with progress_bar(quiet, "loading the models") as progress:
         scores = compare_models(ws, list(models) or (defaults if not vector_files else []),
                                 vector_files=list(vector_files), k=k, seed=seed, runtime=runtime, device=device,
                                 progress=progress)

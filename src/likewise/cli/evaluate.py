@@ -4,28 +4,40 @@ from __future__ import annotations
 import click
 
 from likewise.cli.options import parse_budgets, parse_ints, workspace_option
-from likewise.cli.output import json_option, print_json, progress_bar, quiet_option, stdout, table, wants_json
+from likewise.cli.output import json_option, note, print_json, progress_bar, quiet_option, stdout, table, wants_json
 
 
 METRIC_COLUMNS = [("top_k", "top_k"), ("map_at_r", "MAP@R"), ("precision_at_1", "P@1"), ("logreg_accuracy", "logreg acc")]
 
 
-def _fmt(cell: dict | None) -> str:
+def _fmt(cell: dict | None, seeds: int) -> str:
+    """A metric in percent: the mean, and ± half the min-max range over seeds when several seeds ran."""
     if not cell:
         return ""
     half = 50 * (cell["max"] - cell["min"])
-    return f"{100 * cell['mean']:.1f}±{half:.1f}" if half > 0 else f"{100 * cell['mean']:.1f}"
+    return f"{100 * cell['mean']:.1f}±{half:.1f}" if seeds > 1 else f"{100 * cell['mean']:.1f}"
+
+
+def oversized_budgets(summary: list[dict]) -> dict[str, int]:
+    """Budgets larger than the training pool (they trained on the whole pool): budget -> records used."""
+    return {str(e["budget"]): e["train_records"] for e in summary
+            if str(e["budget"]).isdigit() and e["train_records"] < int(e["budget"])}
 
 
 def render_summary(summary: list[dict], k: int, title: str) -> None:
     rows = []
     for entry in summary:
+        seeds = int(entry.get("seeds", 1))
         rows.append([entry["method"], entry["budget"], entry["train_records"]]
-                    + [_fmt(entry.get(key)) for key, _ in METRIC_COLUMNS] + [f"{entry['seconds']:.1f}"])
+                    + [_fmt(entry.get(key), seeds) for key, _ in METRIC_COLUMNS] + [f"{entry['seconds']:.1f}"])
     columns = ["method", "budget", "labels"] + [f"top_{k}" if key == "top_k" else name for key, name in METRIC_COLUMNS] + ["fit s"]
     stdout.print(table(title, columns, rows))
-    stdout.print("Percent on held-out records: mean over seeds ± half the min-max range (--json has every seed).",
+    several = any(int(e.get("seeds", 1)) > 1 for e in summary)
+    stdout.print("Percent on held-out records: " + ("mean over seeds ± half the min-max range (--json has every seed)."
+                                                   if several else "one seed (pass --seeds 0,1,2 for a range)."),
                  highlight=False)
+    for budget, used in oversized_budgets(summary).items():
+        note(f"Warning: the budget {budget} is larger than the training pool; it trained on all {used:,} records.")
 
 
 @click.command("evaluate")
@@ -54,7 +66,7 @@ def evaluate_command(methods: str, budgets: str, seeds: str, k: int, test_size: 
     from likewise.workspace import Workspace
 
     ws = Workspace.open(workspace)
-    with progress_bar(quiet) as progress:
+    with progress_bar(quiet, "reading the workspace") as progress:
         result = evaluate_workspace(ws, methods=[m.strip() for m in methods.split(",")], budgets=parse_budgets(budgets),
                                     seeds=parse_ints(seeds), k=k, test_size=test_size, progress=progress)
     if wants_json(as_json):

@@ -71,7 +71,7 @@ def tune_command(method, time_budget, head, loss, reference, k, epochs, lr, batc
     if force:
         options["force"] = True
     ws = Workspace.open(workspace)
-    with progress_bar(quiet) as progress:
+    with progress_bar(quiet, "reading the workspace") as progress:
         enc = {"seed": seed, "device": device, "force": force}
         for name, value in (("epochs", encoder_epochs), ("loss", loss), ("lr", lr), ("batch_size", batch_size), ("k", k)):
             if value is not None:
@@ -92,18 +92,30 @@ def tune_command(method, time_budget, head, loss, reference, k, epochs, lr, batc
         rows = []
         for name, score in result.selection["scores"].items():
             if "mean" in score:
-                rows.append((name, f"{score['mean']:.4f}", f"{score['min']:.4f}-{score['max']:.4f}", f"{score['seconds']:.1f}"))
+                rows.append((name, f"{100 * score['mean']:.1f}%", f"{100 * score['min']:.1f}-{100 * score['max']:.1f}%",
+                             f"{score['seconds']:.1f}"))
             elif "holdout_top_k" in score:
-                rows.append((f"{name} (20% holdout)", f"{score['holdout_top_k']:.4f}", f"vs {score['vs']:.4f}", ""))
+                rows.append((f"{name} (20% holdout)", f"{100 * score['holdout_top_k']:.1f}%", f"vs {100 * score['vs']:.1f}%", ""))
             else:
                 rows.append((name, score.get("skipped", ""), "", ""))
         stdout.print(table(f"Methods compared ({result.selection['strategy']}); chosen: {result.method}",
-                           ["method", f"validation top_{result.selection['k']}", "min-max", "fit s"], rows))
+                           ["method", f"validation top_{result.selection['k']}", "min-max", "seconds"], rows))
     if result.validation:
-        stdout.print(table("Validation (labeled records held out from training)", list(result.validation),
-                           [[f"{v:.4f}" if isinstance(v, float) else v for v in result.validation.values()]]))
+        stdout.print(validation_table(result.validation))
     stdout.print(f"Trained on {result.train_records:,} labeled records in {result.seconds:.1f} s; saved {result.kind} "
                  f"to {result.path}; tuned vectors written for every record.", highlight=False)
+
+
+VALIDATION_WORDS = {"identity_top_k": "untouched vectors", "trained_top_k": "trained head",
+                    "base_top_k": "base encoder", "tuned_top_k": "tuned encoder", "records": "validation records",
+                    "train_records": "training records", "strategy": "how", "k": "k"}
+
+
+def validation_table(validation: dict):
+    """The validation scores with headers in words and shares in percent."""
+    columns = [VALIDATION_WORDS.get(key, key.replace("_", " ")) for key in validation]
+    cells = [f"{100 * v:.1f}%" if isinstance(v, float) and key.endswith("top_k") else v for key, v in validation.items()]
+    return table("Validation (labeled records held out from training)", columns, [cells])
 
 
 def register(group: click.Group) -> None:

@@ -221,12 +221,15 @@ def finetune_encoder(
     if has_val:
         if best["state"] is None and not force:
             kept_base = True
-            message = (f"fine-tuning did not beat the untouched model on validation (top_k {history[0]['val_top_k']:.3f}); "
-                       "kept the untouched model (use force to keep the trained one)")
+            best_tuned = max((h["val_top_k"] for h in history[1:]), default=history[0]["val_top_k"])
+            message = (f"kept the untouched model: on validation its top_k is {100 * history[0]['val_top_k']:.1f}%, the "
+                       f"best fine-tuned epoch {100 * best_tuned:.1f}%; pass --force (force=True) to keep the "
+                       "fine-tuned one")
             model = SentenceTransformer(str(base), device=device, local_files_only=True)
         elif best["state"] is not None:
             model.load_state_dict(best["state"])
-            message = f"best epoch {best['epoch']}: validation top_k {best['score']:.3f} (untouched {history[0]['val_top_k']:.3f})"
+            message = (f"kept the fine-tuned model (epoch {best['epoch']}): on validation its top_k is "
+                       f"{100 * best['score']:.1f}%, the untouched model's {100 * history[0]['val_top_k']:.1f}%")
     _save_model_atomic(model, output)
     return EncoderFinetuneResult(
         path=str(output), history=history, best_epoch=int(best["epoch"]), kept_base=kept_base, message=message,

@@ -313,11 +313,11 @@ def train_head(X: np.ndarray, y: np.ndarray, config: TrainConfig, *, progress: P
     elif config.force:
         kept = False
         message = (f"the trained head does not beat the untouched vectors on validation (top_{k_val} "
-                   f"{validation['trained_top_k']:.3f} vs {validation['identity_top_k']:.3f}); kept anyway (force)")
+                   f"{100 * validation['trained_top_k']:.1f}% vs {100 * validation['identity_top_k']:.1f}%); kept anyway (force)")
     else:
         kept = True
         message = (f"the trained head does not beat the untouched vectors on validation (top_{k_val} "
-                   f"{validation['trained_top_k']:.3f} vs {validation['identity_top_k']:.3f}), so the identity is "
-                   "kept; label more records, or pass force=True to keep the trained head")
+                   f"{100 * validation['trained_top_k']:.1f}% vs {100 * validation['identity_top_k']:.1f}%), so the identity is "
+                   "kept; label more records, or pass --force (force=True) to keep the trained head")
         head = IdentityHead(X.shape[1])
     return TrainResult(head, history, best_epoch, validation, kept, message, time.perf_counter() - start)
