@@ -98,6 +98,7 @@ def _label(page, truth, position: int, *, shift: bool = False) -> None:
 def _open_from_search(page, text: str) -> str:
     page.keyboard.press("/")
     page.fill("#find-query", text)
+    page.evaluate("() => document.getElementById('find-results').replaceChildren()")  # wait for these results
     page.keyboard.press("Enter")
     page.wait_for_selector("#find-results li")
     page.keyboard.press("Enter")
@@ -142,15 +143,19 @@ def test_a_labeler_session_with_the_keyboard_retrain_and_reload(browser, serve, 
                 page.keyboard.press("Enter")
                 page.wait_for_selector(f".palette [data-class='{name}']")
             first = False
-        for position in range(8):  # one key per record
+        _label(page, truth, 0)
+        _wait(page, "document.getElementById('rows').dataset.reranked === '1'")  # leaning toward its class
+        for position in range(1, 8):  # one key per record
             _label(page, truth, position)
 
     # the main session: a business start record and its 100 most similar unlabeled records
     session = _open_from_search(page, "company shares profits market investors")
+    _label(page, truth, 0)  # the start record first: the unlabeled rest then leans toward its class
+    _wait(page, "document.getElementById('rows').dataset.reranked === '1'")
     rows = _session_rows(server, session)
     ids = [r["id"] for r in rows]
     start_class = truth[ids[0]]
-    for position in range(10):
+    for position in range(1, 10):
         _label(page, truth, position)
     other = next(p for p in range(20, 60) if truth[ids[p]] != start_class)
     _label(page, truth, other)  # a record of another class further down: the bulk action stops there
@@ -170,7 +175,7 @@ def test_a_labeler_session_with_the_keyboard_retrain_and_reload(browser, serve, 
 
     # retrain on a key; the unlabeled rest is re-ranked, labeled rows stay
     page.keyboard.press("r")
-    _wait(page, "document.getElementById('rows').dataset.reranked === '1'", timeout=120_000)
+    _wait(page, "document.getElementById('rows').dataset.reranked === '2'", timeout=120_000)
     _wait(page, "document.querySelector('[data-last-retrain]') !== null")
     retrain_text = page.text_content("#retrain")
     assert "cross-validated" in retrain_text and "→" in retrain_text

@@ -157,3 +157,18 @@ def test_retrain_refuses_to_switch_when_the_raw_vectors_changed(hashing_ws, bbc_
     with pytest.raises(InputError, match="raw vectors changed"):
         switch_in_head(ws, fit, fit.tuner.transform(raw), raw_content="something else", fingerprint=None, labels_seq=0)
     assert not Workspace.open(hashing_ws).has_vectors("tuned")
+
+
+def test_session_query_leans_toward_the_start_records_class():
+    from likewise.ops.loop import session_query
+
+    v = normalize(np.array([[1, 0.2], [0, 1], [0.1, 1], [1, 0]], dtype=np.float32))
+    codes = np.array([-1, 0, 0, 1], np.int32)
+    np.testing.assert_array_equal(session_query(v, 0, codes), v[0])  # unlabeled start: its own vector
+    codes[0] = 0
+    q = session_query(v, 0, codes)
+    centre = normalize(v[[0, 1, 2]].mean(0, keepdims=True))[0]
+    np.testing.assert_allclose(q, normalize((v[0] + centre)[None])[0], rtol=1e-6)
+    assert float(q @ v[1]) > float(v[0] @ v[1])  # closer to its class than the start alone
+    codes[:] = [1, -1, -1, -1]
+    np.testing.assert_array_equal(session_query(v, 0, codes), v[0])  # a class of one: nothing to lean on

@@ -31,6 +31,10 @@ from likewise.workspace import Workspace
 
 DEFAULT_RETRAIN_EVERY = 25
 """New labels between two automatic retrains in ``likewise serve`` (settable there)."""
+START_CLASS_WEIGHT = 1.0
+"""How much a session's query leans toward the centre of its start record's class, once that record is labeled
+(:func:`session_query`): the start vector and the class centre count equally (bench/RESULTS.md, "Labeling in
+the loop": weight 1 and 2 measured)."""
 
 
 # -- ranking --------------------------------------------------------------------------------------------------
@@ -80,6 +84,22 @@ def uncertain_rows(vectors: np.ndarray, codes: np.ndarray, n: int, allowed: np.n
 
 
 # -- sessions -------------------------------------------------------------------------------------------------
+def session_query(vectors: np.ndarray, start: int, codes: np.ndarray, weight: float = START_CLASS_WEIGHT) -> np.ndarray:
+    """What a session ranks its records by: the start record's vector and, once the start record is labeled
+    (``codes[start] >= 0``) and its class has other labeled records, the unit centre of that class, added with
+    ``weight`` (then normalised). A start record at the edge of its class (a business story that reads like
+    tech) then still gathers its own class rather than its look-alikes."""
+    query = np.asarray(vectors[start], dtype=np.float32)
+    code = int(codes[start])
+    members = codes == code
+    if code < 0 or int(members.sum()) < 2 or weight <= 0:
+        return query
+    centre = vectors[members].mean(axis=0)
+    centre /= max(float(np.linalg.norm(centre)), 1e-12)
+    mixed = query + weight * centre
+    return (mixed / max(float(np.linalg.norm(mixed)), 1e-12)).astype(np.float32)
+
+
 def bulk_positions(labels: Sequence[str | None], start: int, label: str, skip: Sequence[int] = ()) -> list[int]:
     """What one bulk action (Shift+digit) labels in a session whose rows have ``labels`` (None = unlabeled):
     the row at ``start`` and every unlabeled row below it, up to (not including) the next row labeled with a

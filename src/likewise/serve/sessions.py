@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from likewise.errors import InputError
-from likewise.ops.loop import bulk_positions, purity, rank, rerank_rest
+from likewise.ops.loop import bulk_positions, purity, rank, rerank_rest, session_query
 from likewise.ops.search import Session, new_session_id
 from likewise.workspace import now_iso
 
@@ -69,7 +69,7 @@ class SessionBook:
             allowed = st.mask(unlabeled=unlabeled_only, label=label, source=source)
             allowed[start_row] = False
             query = {"id": str(start_id)}
-        found, scores = rank(current, current[start_row], size, allowed)
+        found, scores = rank(current, session_query(current, start_row, st.view.codes), size, allowed)
         session = Session(id=new_session_id(), query=query, kind=vectors.kind, size=int(size),
                           unlabeled_only=bool(unlabeled_only), created=now_iso(),
                           ids=[st.space.ids[r] for r in found], scores=[round(float(s), 6) for s in scores],
@@ -157,7 +157,8 @@ class SessionBook:
 
     # -- changing --------------------------------------------------------------------------------------------
     def rerank(self, session_id: str, *, skipped: list[str] = ()) -> dict[str, Any]:
-        """Re-rank the unlabeled rest under the current vectors: labeled and skipped rows stay where they
+        """Re-rank the unlabeled rest under the current vectors (after a retrain) and the start record's label
+        (after it is labeled: :func:`likewise.ops.loop.session_query`): labeled and skipped rows stay where they
         are; the other positions get the best unlabeled candidates (within the lasso for a closed session)."""
         st = self.state
         st.sync(every=0.0)
@@ -175,7 +176,8 @@ class SessionBook:
                 pool = st.mask(unlabeled=True)
                 pool[start_row] = False
             before = list(body["ids"])
-            new_rows, scores = rerank_rest(rows, fixed, vectors.current, vectors.current[start_row], pool)
+            query = session_query(vectors.current, start_row, st.view.codes)
+            new_rows, scores = rerank_rest(rows, fixed, vectors.current, query, pool)
             body["ids"] = [st.space.ids[r] for r in new_rows]
             body["scores"] = [round(float(s), 6) for s in scores]
             body["kind"], body["version"] = vectors.kind, vectors.version

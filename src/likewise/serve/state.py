@@ -67,6 +67,10 @@ def check_author(value: str | None) -> str:
     return author
 
 
+def _import_tuning() -> None:
+    import likewise.tuning  # noqa: F401
+
+
 @dataclass
 class Settings:
     retrain_every: int = DEFAULT_RETRAIN_EVERY
@@ -106,6 +110,8 @@ class ServeState:
         self.map: dict[str, Any] | None = None  # the latest maps drawn here (points included)
         self.report: str | None = (self.ws.artifact("report") or {}).get("html")
         self._synced = 0.0
+        # the first retrain should take seconds, not the seconds torch takes to import: import it now, aside
+        threading.Thread(target=_import_tuning, name="likewise-warm-up", daemon=True).start()
 
     # -- keeping up with the workspace ---------------------------------------------------------------------
     def sync(self, *, every: float = 0.0) -> list[str]:

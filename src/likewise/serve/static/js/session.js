@@ -300,6 +300,8 @@ async function labelFocused(cls, bulk) {
       applyLabels(r.labels);
       if (r.written) S.actions += 1;
       reportConflicts(r.conflicts, r.kept);
+      // the start record's class is known now: the unlabeled rest leans toward it (labeled rows stay)
+      if (pos === 0 && expected !== cls.name) await rerank(`Re-ranked toward ${cls.name}, the start record's class`);
     }
     saveSkipped();
     refreshMeterSoon();
@@ -334,7 +336,7 @@ function saveSkipped() {
   if (S) localStorage.setItem(skippedKey(S.id), JSON.stringify([...S.skipped]));
 }
 
-async function rerank() {
+async function rerank(why = "Re-ranked with the new vectors") {
   if (!S || S.reranking) return;
   S.reranking = true;
   const focusedId = S.rows[S.focus] ? S.rows[S.focus].id : null;
@@ -344,7 +346,7 @@ async function rerank() {
     setSession(r, focusedId);
     S.reranks = reranks;
     $("rows").dataset.reranked = String(reranks);
-    toast(`Re-ranked with the new vectors: ${r.moved} row(s) moved, ${r.entered} new; labeled rows stayed`);
+    toast(`${why}: ${r.moved} row(s) moved, ${r.entered} new; labeled rows stayed`);
   } catch (err) {
     if (S && app.status) S.version = app.status.vectors.version; // not again on every poll
     fail(err);
