@@ -306,7 +306,8 @@ def evaluate_methods(
     """Every method x budget x seed, fitted on the budget, scored on the held-out test records.
 
     ``X`` holds one vector per record (unlabeled records are ignored here); ``k`` is capped at the number of
-    test records minus one. Budgets larger than the training pool are skipped (``"all"`` covers them).
+    test records minus one. Budgets larger than the training pool are skipped (``"all"`` covers them) and
+    named in ``config["skipped_budgets"]`` (budget -> the pool size) so callers can say so.
     """
     from likewise.metrics import evaluate as retrieval_metrics
 
@@ -328,6 +329,8 @@ def evaluate_methods(
         k_eff = min(k, len(test) - 1)
         for budget in budgets:
             if budget != "all" and int(budget) >= len(pool):
+                skipped = result.config.setdefault("skipped_budgets", {})
+                skipped[str(budget)] = min(skipped.get(str(budget), len(pool)), int(len(pool)))
                 done += len(methods)
                 continue
             train = sample_budget(y, pool, budget, seed=seed)

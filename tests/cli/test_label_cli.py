@@ -146,10 +146,11 @@ def test_cache_info_and_clear(ws, tmp_path):
 
 
 def test_evaluate_with_one_seed_prints_no_range_and_names_an_oversized_budget(ws):
-    from likewise.cli.evaluate import _fmt, oversized_budgets
+    from likewise.cli.evaluate import _fmt
 
-    summary = ok("evaluate", "--methods", "raw,lda", "--budgets", "4,10000", "--seeds", "0", "-k", "3", "-w", str(ws),
-                 "--test-size", "0.5")["summary"]
-    assert oversized_budgets(summary) == {"10000": 6}
+    result = ok("evaluate", "--methods", "raw,lda", "--budgets", "4,10000", "--seeds", "0", "-k", "3", "-w", str(ws),
+                "--test-size", "0.5")
+    assert result["config"]["skipped_budgets"] == {"10000": 6}
+    summary = result["summary"]
     cell = next(e for e in summary if e["method"] == "lda")["top_k"]
     assert "±" not in _fmt(cell, 1) and _fmt({"mean": 0.5, "min": 0.4, "max": 0.6}, 3) == "50.0±10.0"

@@ -18,12 +18,6 @@ def _fmt(cell: dict | None, seeds: int) -> str:
     return f"{100 * cell['mean']:.1f}±{half:.1f}" if seeds > 1 else f"{100 * cell['mean']:.1f}"
 
 
-def oversized_budgets(summary: list[dict]) -> dict[str, int]:
-    """Budgets larger than the training pool (they trained on the whole pool): budget -> records used."""
-    return {str(e["budget"]): e["train_records"] for e in summary
-            if str(e["budget"]).isdigit() and e["train_records"] < int(e["budget"])}
-
-
 def render_summary(summary: list[dict], k: int, title: str) -> None:
     rows = []
     for entry in summary:
@@ -36,8 +30,7 @@ def render_summary(summary: list[dict], k: int, title: str) -> None:
     stdout.print("Percent on held-out records: " + ("mean over seeds ± half the min-max range (--json has every seed)."
                                                    if several else "one seed (pass --seeds 0,1,2 for a range)."),
                  highlight=False)
-    for budget, used in oversized_budgets(summary).items():
-        note(f"Warning: the budget {budget} is larger than the training pool; it trained on all {used:,} records.")
+
 
 
 @click.command("evaluate")
@@ -73,6 +66,9 @@ def evaluate_command(methods: str, budgets: str, seeds: str, k: int, test_size: 
         print_json(result.to_dict())
         return
     render_summary(result.summary(), k, f"Held-out evaluation ({result.config['labeled_records']:,} labeled records)")
+    for budget, pool in result.config.get("skipped_budgets", {}).items():
+        note(f"Warning: skipped the budget {budget}: the training pool holds only {pool:,} labeled records "
+             "(the 'all' budget trains on all of them).")
 
 
 def register(group: click.Group) -> None:
