@@ -227,9 +227,11 @@ def main() -> None:
         folder = Path(tmp.name)
         pd.DataFrame({"id": [ids[i] for i in rows], "text": [texts[i] for i in rows],
                       "label": [labels[i] for i in rows]}).to_parquet(folder / "sample.parquet")
-        # each command reports its own peak RSS at exit (a forked child's pre-exec pages would count otherwise)
-        cli = [sys.executable, "-c", "import resource, sys\nfrom likewise.cli.main import main\nsys.argv[0] = 'likewise'\n"
-               "try:\n    main()\nfinally:\n    print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)"]
+        # each command reports its own peak RSS at exit: VmHWM (getrusage's maxrss survives exec, so it would
+        # include this process's pages at fork)
+        cli = [sys.executable, "-c", "import sys\nfrom likewise.cli.main import main\nsys.argv[0] = 'likewise'\n"
+               "try:\n    main()\nfinally:\n    hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')]\n"
+               "    print('PEAK', hwm[0].split()[1] if hwm else 0, file=sys.stderr)"]
         env = {**os.environ, "LIKEWISE_CACHE": str(folder / "cli-cache")}
         ws = str(folder / "ws")
         peaks = {}
