@@ -194,13 +194,23 @@ def test_train_encoder_end_to_end_on_a_small_real_workspace(tmp_path):
     assert len(hits) == 3 and search(ws, text="x", k=1).kind == "tuned"
 
 
-def test_tuned_vectors_go_stale_only_when_raw_vectors_change(tuned, bbc):
+def test_tuned_vectors_follow_the_raw_vectors_through_the_saved_head_or_go_stale(tuned, bbc):
+    from likewise.encoders import HashingEncoder
+
     ws, _ = tuned
-    embed_into_workspace(ws, bbc, get_encoder("hashing"), source={"path": "bbc"})  # same records again
-    assert Workspace.open(ws.path).stale_reason("tuned") is None
+    first = embed_into_workspace(ws, bbc, get_encoder("hashing"), source={"path": "bbc"})  # same records again
+    assert Workspace.open(ws.path).stale_reason("tuned") is None and not first.head_reapplied
     edited = bbc.subset(np.arange(len(bbc)))
     edited.texts[3] = edited.texts[3] + " edited"  # same count, one text changed
-    embed_into_workspace(ws, edited, get_encoder("hashing"), source={"path": "bbc"})
+    again = embed_into_workspace(ws, edited, get_encoder("hashing"), source={"path": "bbc"})
+    fresh = Workspace.open(ws.path)
+    # the head still fits the encoder: it is applied to the new raw vectors, no `likewise tune` needed
+    assert again.head_reapplied and fresh.stale_reason("tuned") is None
+    np.testing.assert_allclose(fresh.vectors("tuned").vectors, fresh.head().transform(fresh.vectors("raw").vectors),
+                               atol=1e-6)
+    # another encoder: the head does not fit, the tuned vectors are stale until `likewise tune`
+    other = embed_into_workspace(fresh, edited, HashingEncoder(dim=64), source={"path": "bbc"})
+    assert not other.head_reapplied
     assert "records or the encoder changed" in Workspace.open(ws.path).stale_reason("tuned")
     with pytest.raises(InputError, match="stale"):
         export_vectors(Workspace.open(ws.path), ws.path / "t.parquet")

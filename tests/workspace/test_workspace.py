@@ -177,7 +177,9 @@ def test_stale_tuned_vectors_raise_and_labels_changed_is_reported(tmp_path, hash
     assert ws.info()["vectors"]["tuned"]["state"] == "current"
     ws.store.label("2", "sport")
     assert ws.labels_changed("tuned") and ws.info()["vectors"]["tuned"]["state"] == "labels changed since tuning"
-    embed_into_workspace(ws, _dataset(33), hashing_encoder, source={"path": "y.csv"})
+    from likewise.encoders import HashingEncoder
+
+    embed_into_workspace(ws, _dataset(33), HashingEncoder(dim=32), source={"path": "y.csv"})  # the head cannot follow
     with pytest.raises(StaleVectorsError, match="stale"):
         ws.vectors("tuned")
     assert ws.resolve_kind("auto") == "raw"

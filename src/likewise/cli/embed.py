@@ -77,7 +77,7 @@ def embed_command(data: str, text_columns: tuple[str, ...], label_column: str | 
         source["vectors"] = str(Path(vectors_file).resolve())
     else:
         encoder = get_encoder(model, runtime=runtime, device=device)
-    with progress_bar(quiet) as progress:
+    with progress_bar(quiet, "loading the model") as progress:
         result = embed_into_workspace(ws, dataset, encoder, source=source, threshold=confidence_threshold,
                                       progress=progress)
     if wants_json(as_json):
@@ -91,6 +91,9 @@ def embed_command(data: str, text_columns: tuple[str, ...], label_column: str | 
     written = result.labels["written"]
     note(f"Labels: {written:,} new label event(s), {result.labels['unchanged']:,} unchanged "
          "(see `likewise labels`).", quiet=quiet)
+    if result.head_reapplied:
+        note("Re-applied the saved head: every record has tuned vectors again (`likewise tune` retrains it on the "
+             "current labels).", quiet=quiet)
     note(f"Stored in {result.workspace} (encoder {s.encoder}).", quiet=quiet)
 
 

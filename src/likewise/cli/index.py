@@ -28,7 +28,7 @@ def index_command(kind, backend, milvus_uri, milvus_token, workspace, as_json, q
     from likewise.ops.search import build_index
     from likewise.workspace import Workspace
 
-    with progress_bar(quiet) as progress:
+    with progress_bar(quiet, "reading the workspace") as progress:
         result = build_index(Workspace.open(workspace), kind=kind, backend=backend, milvus_uri=milvus_uri,
                              milvus_token=milvus_token, progress=progress)
     if wants_json(as_json):

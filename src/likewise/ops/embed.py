@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from likewise.embedding import EmbedStats, embed_records
+from likewise.errors import InputError
 from likewise.encoders.base import Encoder
 from likewise.progress import Progress, no_progress
 from likewise.records.dataset import Dataset
@@ -19,10 +22,11 @@ class WorkspaceEmbedResult:
     stats: EmbedStats
     dim: int
     labels: dict
+    head_reapplied: bool = False
 
     def to_dict(self) -> dict:
         return {"workspace": self.workspace, "records": self.summary, "embedding": self.stats.to_dict(),
-                "dim": self.dim, "labels": self.labels}
+                "dim": self.dim, "labels": self.labels, "head_reapplied": self.head_reapplied}
 
 
 def embed_into_workspace(
@@ -41,7 +45,8 @@ def embed_into_workspace(
     so an interrupted first run resumes from the cache. The records, the vectors and the file's label
     changes (re-loading the same file has none) are switched in with the manifest together; the label
     events are then applied to the label store exactly once (see :meth:`Workspace.apply_label_import`).
-    Tuned vectors made from other raw vectors become stale.
+    Tuned vectors made by the saved head are re-made by it (:func:`reapply_head`) when it still fits the
+    encoder; other tuned vectors made from other raw vectors become stale.
     """
     from likewise.ops.labels import dataset_label_changes
 
@@ -57,6 +62,29 @@ def embed_into_workspace(
             workspace.set_threshold(dataset.summary.confidence_threshold)
         workspace.set_encoder({"identity": encoder.identity, "dim": encoder.dim, "max_tokens": encoder.max_tokens,
                                "runtime": type(encoder).__name__, "spec": encoder.spec})
+        reapplied = reapply_head(workspace, vectors, encoder.identity)
     written = workspace.apply_label_import()
     labels = {"written": written, "unchanged": 2 * len(dataset) - len(changes)}
-    return WorkspaceEmbedResult(str(workspace.path), dataset.summary.to_dict(), stats, encoder.dim, labels)
+    return WorkspaceEmbedResult(str(workspace.path), dataset.summary.to_dict(), stats, encoder.dim, labels, reapplied)
+
+
+def reapply_head(workspace: Workspace, raw: np.ndarray, encoder: str) -> bool:
+    """When the tuned vectors came from the saved head and it fits these raw vectors (same encoder, same
+    dimension), apply it to them, so new or edited records get tuned vectors without `likewise tune`.
+    The tuned vectors keep the head's label fingerprint: `likewise info` still says when labels changed
+    since it was trained. Returns whether it did."""
+    tuned = workspace.vectors_info("tuned")
+    head = workspace.artifact("head")
+    if not tuned or not head or tuned.get("by") != "head" or tuned.get("encoder_raw") != encoder:
+        return False
+    if workspace.stale_reason("tuned") is None:
+        return False  # the raw vectors did not change: the tuned ones are current
+    try:
+        tuner = workspace.head()
+    except InputError:
+        return False  # a head for another encoder or dimension: `likewise tune` again
+    workspace.put_vectors("tuned", tuner.transform(raw),
+                          **{**{k: tuned[k] for k in ("encoder", "encoder_raw", "by", "labels_fingerprint", "labels_seq")
+                                if k in tuned}, "raw_content": workspace.vectors_info("raw")["content"],
+                             "reapplied": True})
+    return True

@@ -232,7 +232,8 @@ def _fit_holdout(
         loss = run.epoch()
         val_score = score_among(run.head.transform(X[val]), y[val], k_val)
         history.append({"epoch": epoch, "loss": loss, "val_top_k": val_score})
-        progress(epoch, config.epochs, f"training head, epoch {epoch}: validation top_{k_val} {val_score:.3f}")
+        progress(epoch, config.epochs, f"training the head (epoch {epoch}: {100 * val_score:.1f}% same class "
+                                           "among validation neighbours)")
         if val_score > best:
             best, best_epoch, best_state, waited = val_score, epoch, copy.deepcopy(run.head.state_dict()), 0
         else:
