@@ -216,12 +216,12 @@ class Tuner(TransformerMixin, BaseEstimator):
         import time
 
         from likewise.neighbors import single_threaded
-        from likewise.tuning.auto import CANDIDATES, can_select, select_method
+        from likewise.tuning.auto import CANDIDATES, SELECTION_MIN_MEAN_PER_CLASS, select_method, worth_selecting
 
         start = time.perf_counter()
         chosen, message, validation = self.method, "", {}
         if self.method == "auto":
-            if can_select(codes):
+            if worth_selecting(codes):
                 with single_threaded():
                     selection = select_method(X, codes, config, time_budget=self.time_budget, progress=progress)
                 self.selection_ = selection.to_dict()
@@ -235,9 +235,11 @@ class Tuner(TransformerMixin, BaseEstimator):
                     chosen = max(ranked, key=lambda n: scores[n]["mean"])
                     message += f"; kept {chosen} anyway (force)"
             else:
+                counts = np.bincount(codes)
                 chosen = "head"
-                message = (f"too few labels to compare methods (the smallest class has {int(np.bincount(codes).min())} "
-                           "records, 4 are needed): trained the default head")
+                message = (f"{counts[counts > 0].mean():.0f} labeled records per class on average (smallest "
+                           f"{int(counts[counts > 0].min())}): too few to choose a method by cross-validation "
+                           f"(from {SELECTION_MIN_MEAN_PER_CLASS} per class on), so the default head was trained")
         with single_threaded():
             fitted = CANDIDATES[chosen][1](X, codes, config, progress)
         self.method_ = chosen
