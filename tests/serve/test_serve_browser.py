@@ -2,11 +2,13 @@
 
 A labeler opens a session on BBC News embedded with the real MiniLM, labels with the keyboard (one Shift
 bulk action included), retrains, sees the rest re-ranked, reloads and finds every label; hostile record texts
-and class names render as text; a browser without the token gets nothing. Screenshots go to test-artifacts/
-and, for the README, docs/img/serve-session.png and docs/img/serve-map.png.
+and class names render as text; a browser without the token gets nothing. Screenshots go to test-artifacts/;
+with ``LIKEWISE_DOCS_IMAGES=1`` the session and map screenshots also replace docs/img/serve-session.png and
+docs/img/serve-map.png (the pictures docs/serve.md shows).
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -59,6 +61,12 @@ def _page(browser, server, *, bypass_csp: bool = False, author: str | None = "an
 
     page.route("**/*", route)
     return page, errors, outside
+
+
+def _docs_image(name: str, png: bytes) -> None:
+    if os.environ.get("LIKEWISE_DOCS_IMAGES") == "1":
+        (ROOT / "docs" / "img").mkdir(parents=True, exist_ok=True)
+        (ROOT / "docs" / "img" / name).write_bytes(png)
 
 
 def _press(page, key: str, times: int = 1) -> None:
@@ -185,9 +193,7 @@ def test_a_labeler_session_with_the_keyboard_retrain_and_reload(browser, serve, 
     assert new_ids[other + 1:] != ids[other + 1:] and all(r["label"] is None for r in after[other + 1:])
     page.evaluate("() => { document.getElementById('rows').scrollTop = 0; }")
     page.wait_for_timeout(200)
-    shot = page.screenshot(path=str(artifact("serve-session.png")))
-    (ROOT / "docs" / "img").mkdir(parents=True, exist_ok=True)
-    (ROOT / "docs" / "img" / "serve-session.png").write_bytes(shot)
+    _docs_image("serve-session.png", page.screenshot(path=str(artifact("serve-session.png"))))
 
     # reload: every label is there, on the page and in the store
     given = {r["id"]: r["label"] for r in after if r["label"] is not None}
@@ -205,8 +211,7 @@ def test_a_labeler_session_with_the_keyboard_retrain_and_reload(browser, serve, 
     assert any(t.startswith("raw") for t in tabs) and any(t.startswith("tuned") for t in tabs)
     page.click("#map-tabs button >> nth=1")
     page.wait_for_timeout(200)
-    shot = page.screenshot(path=str(artifact("serve-map.png")))
-    (ROOT / "docs" / "img" / "serve-map.png").write_bytes(shot)
+    _docs_image("serve-map.png", page.screenshot(path=str(artifact("serve-map.png"))))
     box = page.locator("#map-canvas").bounding_box()
     page.mouse.move(box["x"] + 120, box["y"] + 120)
     page.mouse.down()
