@@ -182,3 +182,28 @@ def test_maps_progress_runs_and_the_report(server, bbc_small):
         assert report["state"] == "done", report
         page = c.get("/report")
         assert page.status_code == 200 and "sandbox" in page.headers["content-security-policy"]
+
+
+def test_a_cli_job_holding_the_workspace_is_shown(server):
+    """Encoder fine-tuning stays a CLI job; while one holds the writer lock the app says so."""
+    import subprocess
+    import sys
+    import time
+
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\nfrom likewise.workspace import Workspace\n"
+        f"ws = Workspace.open({str(server.workspace)!r})\n"
+        "with ws.writing('tune --train-encoder'):\n    print('held', flush=True)\n    time.sleep(30)\n")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with server.client() as c:
+            external = c.get("/api/status").json()["external"]
+            assert external["encoder_finetuning"] and external["pid"] == holder.pid
+            assert "train-encoder" in external["command"]
+    finally:
+        holder.kill()
+        holder.wait()
+    time.sleep(0.2)
+    with server.client() as c:
+        assert c.get("/api/status").json()["external"] is None
