@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from likewise.errors import InputError
+from likewise.errors import InputError, unknown_name
 from likewise.evaluation import LOGREG_MAX_ITER, HeldOut, fit_classifier, make_heldout
 from likewise.progress import Progress, no_progress
 
@@ -153,7 +153,7 @@ def classify_records(
     start = time.perf_counter()
     raw = np.asarray(raw, dtype=np.float32)
     if predict_with not in PREDICT_WITH:
-        raise InputError(f"unknown predict_with {predict_with!r}; choose from {', '.join(PREDICT_WITH)}")
+        raise unknown_name("predict_with", predict_with, PREDICT_WITH)
     if tuned is not None and np.shape(tuned)[0] != raw.shape[0]:
         raise InputError(f"{np.shape(tuned)[0]} tuned vectors for {raw.shape[0]} records; run `likewise tune` again")
     if predict_with == "tuned" and tuned is None:

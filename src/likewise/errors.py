@@ -25,3 +25,15 @@ class MissingExtraError(LikewiseError, ImportError):
             f"{feature} needs the '{module}' package: install it with "
             f"pip install 'likewise[{extra}]'"
         )
+
+
+def unknown_name(what: str, name: object, choices, *, fix: str = "") -> InputError:
+    """The one error for a name that is not one of ``choices``: says what was asked, suggests the closest
+    choice ("did you mean ...?") and lists them all (the first 20)."""
+    import difflib
+
+    names = [str(c) for c in choices]
+    close = difflib.get_close_matches(str(name), names, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    shown = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+    return InputError(f"unknown {what} {str(name)!r}; {hint}choose from {shown or 'none yet'}{fix}")

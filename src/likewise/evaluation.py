@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from likewise.errors import InputError
+from likewise.errors import InputError, unknown_name
 from likewise.labels import MIN_PER_CLASS, check_labels, labeled_arrays
 from likewise.progress import Progress, no_progress
 
@@ -221,7 +221,7 @@ METHODS: dict[str, tuple[str, FitApply]] = {
 
 def get_method(name: str) -> FitApply:
     if name not in METHODS:
-        raise InputError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
+        raise unknown_name("method", name, METHODS)
     return METHODS[name][1]
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from likewise.errors import InputError, MissingExtraError
+from likewise.errors import InputError, MissingExtraError, unknown_name
 from likewise.evaluation import HeldOut, make_heldout
 from likewise.labels import labeled_arrays
 from likewise.neighbors import single_threaded
@@ -135,7 +135,7 @@ def get_projection(name: str, *, supervised: bool | None = None) -> Projection:
     names = [n for n, p in PROJECTIONS.items() if supervised is None or p.supervised == supervised]
     if name not in names:
         kind = {True: "supervised ", False: "unsupervised ", None: ""}[supervised]
-        raise InputError(f"unknown {kind}projection {name!r}; choose from {', '.join(names)}")
+        raise unknown_name(f"{kind}projection", name, names)
     return PROJECTIONS[name]
 
 

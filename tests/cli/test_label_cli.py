@@ -101,7 +101,7 @@ def test_rename_merge_delete_classes(ws):
     assert run("labels", "-w", str(ws), "merge", "technology", "sport").exit_code == 0
     assert ok("labels", "-w", str(ws))["classes"]["sport"]["records"] == 12
     failed = run("labels", "-w", str(ws), "merge", "sport", "nope")
-    assert failed.exit_code == 2 and "no class 'nope'" in failed.stderr
+    assert failed.exit_code == 2 and "unknown class 'nope'" in failed.stderr
     assert run("labels", "-w", str(ws), "delete", "sport").exit_code == 0
     assert ok("labels", "-w", str(ws))["labeled"] == 0
     ok("label", "--undo", "3", "-w", str(ws))
@@ -115,7 +115,7 @@ def test_rename_merge_delete_classes(ws):
     (("label", "nope", "tech"), "not in the workspace"),
     (("label", "r1", "  "), "empty label"),
     (("labels", "history", "nope"), "no record with id"),
-    (("labels", "rename", "ghost", "x"), "no class 'ghost'"),
+    (("labels", "rename", "ghost", "x"), "unknown class 'ghost'"),
 ])
 def test_bad_label_commands_are_one_line(ws, args, message):
     before = _events(ws)

@@ -89,7 +89,7 @@ def test_rename_merge_and_delete_classes_apply_to_earlier_labels_only(store):
     state = store.state()
     assert {r: state.label_of(r) for r in "abcde"} == {"a": "technology", "b": "biz", "c": "economy",
                                                        "d": "misc", "e": None}
-    with pytest.raises(InputError, match="no class 'nope'"):
+    with pytest.raises(InputError, match="unknown class 'nope'"):
         store.rename_class("nope", "x")
 
 

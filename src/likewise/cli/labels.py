@@ -136,12 +136,13 @@ def labels_merge(ctx, source, target, author, workspace) -> None:
     Example:
       likewise labels merge business economy
     """
-    from likewise.errors import InputError
+    from likewise.errors import unknown_name
     from likewise.ops.labels import rename_class
 
     ws = _ws(ctx, workspace)
-    if target not in {c.label for c in ws.labels().labels.values()}:
-        raise InputError(f"no class {target!r} to merge into; to give {source!r} a new name use `likewise labels rename`")
+    known = sorted({c.label for c in ws.labels().labels.values()})
+    if target not in known:
+        raise unknown_name("class", target, known, fix=f"; to give {source!r} a new name use `likewise labels rename`")
     info = rename_class(ws, source, target, author=author)
     note(f"Merged {source!r} into {target!r}: {info['records']:,} record(s) (event {info['event']}).")
 

@@ -202,8 +202,9 @@ def label_counts(ws: Workspace) -> LabelCounts:
 
 
 def label_history(ws: Workspace, record_id: str) -> list[dict[str, Any]]:
-    if record_id not in set(ws.record_ids()):
-        raise InputError(f"no record with id {record_id!r} in {ws.path}")
+    from likewise.ops.search import check_record_id
+
+    check_record_id(ws, record_id)
     return ws.store.history(record_id)
 
 

@@ -18,13 +18,23 @@ from typing import Any
 
 import numpy as np
 
-from likewise.errors import InputError
+from likewise.errors import InputError, unknown_name
 from likewise.index import ExactIndex, Filter, Hit, Index, Payload
 from likewise.progress import Progress, no_progress
 from likewise.atomic import atomic_write
 from likewise.workspace import Workspace, WorkspaceBusyError, now_iso
 
 SEARCH_BACKENDS = ("exact", "hnsw", "milvus")
+
+
+def check_record_id(ws: Workspace, record_id: str) -> None:
+    """Refuse an id the workspace does not hold, suggesting the closest ones."""
+    if ws.unknown_ids([str(record_id)]):
+        import difflib
+
+        close = difflib.get_close_matches(str(record_id), ws.record_ids(), n=3, cutoff=0.6)
+        hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
+        raise InputError(f"no record with id {record_id!r}; {hint}try `likewise search --text \"...\"` to find one")
 
 
 def resolve_kind(ws: Workspace, kind: str = "auto") -> str:
@@ -265,8 +275,13 @@ def search(
         raise InputError("give exactly one query: --id, --text or --vector-file")
     if k < 1:
         raise InputError(f"k must be at least 1, got {k}")
-    if record_id is not None and ws.unknown_ids([str(record_id)]):
-        raise InputError(f"no record with id {record_id!r}; try `likewise search --text \"...\"` to find one")
+    if record_id is not None:
+        check_record_id(ws, record_id)
+    if filter is not None:
+        known = {c.label for c in ws.labels().labels.values()}
+        for name in (filter.label_eq, filter.label_ne):
+            if name is not None and name not in known:
+                raise unknown_name("class", name, sorted(known), fix=" (a label filter names a class)")
     if text is not None and not text.strip():
         raise InputError("the query text is empty")
     asked = kind
@@ -412,10 +427,9 @@ class SessionComparison:
 
 
 def compare_session(ws: Workspace, record_id: str, *, size: int = 1000) -> SessionComparison:
+    check_record_id(ws, record_id)
     data = ws.records()
     row = {rid: i for i, rid in enumerate(data.ids)}
-    if str(record_id) not in row:
-        raise InputError(f"no record with id {record_id!r}; try `likewise search --text \"...\"` to find one")
     query_label = data.labels[row[str(record_id)]]
     if query_label is None:
         raise InputError(f"record {record_id!r} has no label, so same-class shares cannot be computed; pick a labeled record")

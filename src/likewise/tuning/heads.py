@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from likewise.errors import InputError
+from likewise.errors import InputError, unknown_name
 
 HEAD_WEIGHTS = "head.safetensors"
 HEAD_CONFIG = "head.json"
@@ -215,7 +215,7 @@ HEADS: dict[str, type[Head]] = {
 def make_head(name: str, in_dim: int, out_dim: int | None = None, **options: Any) -> Head:
     """A new head by registry name; a wrong name lists the valid ones."""
     if name not in HEADS:
-        raise InputError(f"unknown head {name!r}; choose from {', '.join(HEADS)}")
+        raise unknown_name("head", name, HEADS)
     try:
         return HEADS[name](in_dim, out_dim, **options)
     except TypeError as exc:

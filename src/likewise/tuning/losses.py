@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from likewise.errors import InputError
+from likewise.errors import InputError, unknown_name
 
 
 def pair_masks(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -207,7 +207,7 @@ LOSSES: dict[str, type[SimilarityLoss]] = {
 def make_loss(name: str, **params: Any) -> SimilarityLoss:
     """A loss by registry name with its hyper-parameters; a wrong name or option lists the valid ones."""
     if name not in LOSSES:
-        raise InputError(f"unknown loss {name!r}; choose from {', '.join(LOSSES)}")
+        raise unknown_name("loss", name, LOSSES)
     try:
         return LOSSES[name](**params)
     except TypeError as exc:

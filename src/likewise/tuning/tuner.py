@@ -23,7 +23,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 from sklearn.utils.validation import check_is_fitted
 
-from likewise.errors import InputError, NotFittedError
+from likewise.errors import InputError, NotFittedError, unknown_name
 from likewise.labels import check_labels, is_missing_label
 from likewise.progress import Progress, no_progress
 from likewise.tuning.heads import HEADS, Head, load_head, save_head
@@ -154,9 +154,9 @@ class Tuner(TransformerMixin, BaseEstimator):
     # -- fitting ------------------------------------------------------------------------------------------
     def _config(self) -> TrainConfig:
         if self.head not in HEADS:
-            raise InputError(f"unknown head {self.head!r}; choose from {', '.join(HEADS)}")
+            raise unknown_name("head", self.head, HEADS)
         if self.loss not in LOSSES:
-            raise InputError(f"unknown loss {self.loss!r}; choose from {', '.join(LOSSES)}")
+            raise unknown_name("loss", self.loss, LOSSES)
         for name, low in (("k", 1), ("epochs", 1), ("batch_size", 2), ("patience", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
@@ -166,7 +166,7 @@ class Tuner(TransformerMixin, BaseEstimator):
         from likewise.tuning.auto import METHODS
 
         if self.method not in METHODS:
-            raise InputError(f"unknown method {self.method!r}; choose from {', '.join(METHODS)}")
+            raise unknown_name("method", self.method, METHODS)
         if self.time_budget is not None and not (isinstance(self.time_budget, (int, float)) and self.time_budget > 0):
             raise InputError(f"time_budget must be a positive number of seconds, got {self.time_budget!r}")
         if not 0 < self.val_fraction < 1:

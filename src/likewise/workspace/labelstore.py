@@ -43,7 +43,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from likewise.errors import InputError
+from likewise.errors import InputError, unknown_name
 
 STORE_FILE = "labels.sqlite"
 SOURCES = ("manual", "imported", "weak", "predicted")
@@ -447,10 +447,9 @@ class LabelStore:
         return self._class_event("delete", str(name), None, author)
 
     def _require_class(self, name: str) -> None:
-        classes = self.state(threshold=-math.inf).labels.values()
-        if name not in {c.label for c in classes}:
-            known = sorted({c.label for c in classes})
-            raise InputError(f"no class {name!r}; classes: {', '.join(known[:20]) or 'none yet'}")
+        known = sorted({c.label for c in self.state(threshold=-math.inf).labels.values()})
+        if name not in known:
+            raise unknown_name("class", name, known)
 
     def _class_event(self, kind: str, label: str, new: str | None, author: str | None) -> int:
         with self._transaction() as conn:
