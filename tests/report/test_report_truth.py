@@ -3,7 +3,6 @@ section dated with its command, the before/after counts equal to `likewise sessi
 as ticks, and partial runs (one seed, a dropped budget, one compared model, older labels) flagged."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +10,6 @@ import pytest
 
 from likewise.records import Dataset
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 FAST_TUNER = {"epochs": 3, "k": 5, "patience": 2, "seed": 0}
 TOPICS = ["sport", "tech", "food", "travel"]
 
@@ -51,15 +48,6 @@ def full(tmp_path_factory):
     return build_report(ws), ws
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is not installed (apt-get install -y chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 def _page(browser, html: str):

@@ -15,8 +15,6 @@ import pytest
 from serve_helpers import CHROMIUM, HOSTILE, ROOT, artifact, make_workspace
 
 CLASSES = ["business", "entertainment", "politics", "sports", "tech"]
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 ROW_H = 92
 
 pytestmark = [
@@ -25,13 +23,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")
