@@ -41,6 +41,9 @@ def _isolated_caches(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("LIKEWISE_ONNX_CACHE", str(tmp_path_factory.getbasetemp() / "onnx-cache"))
     monkeypatch.setenv("LIKEWISE_AUTHOR", "tester")
     monkeypatch.delenv("LIKEWISE_WAIT", raising=False)
+    # `--cache` and `--wait` set these for the rest of their process (one CLI command); CliRunner runs them in
+    # this one, so each test gets them back as they were
+    monkeypatch.setenv("LIKEWISE_CACHE", os.environ["LIKEWISE_CACHE"])
 
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
