@@ -355,7 +355,7 @@ def switch_in_head(ws: Workspace, fit: HeadFit, tuned: np.ndarray, *, raw_conten
     """Save ``fit``'s head and its ``tuned`` vectors in the workspace in one commit, as ``likewise tune``
     does (head folder with its model card, tuned vectors marked with the labels they came from); returns the
     new tuned vectors' content id."""
-    from likewise.ops.tune import TuneResult, write_model_card
+    from likewise.ops.tune import TuneResult, switch_in_head as save_and_switch
 
     tuner = fit.tuner
     with ws.writing("serve retrain", wait=wait):
@@ -363,28 +363,14 @@ def switch_in_head(ws: Workspace, fit: HeadFit, tuned: np.ndarray, *, raw_conten
         if raw.get("content") != raw_content:
             raise InputError("the raw vectors changed while the head was training (`likewise embed` ran); "
                              "nothing was switched in: retrain again")
-        encoder = str(raw["encoder"])
-        config = _plain(tuner.get_params())
-        validation = _plain(getattr(tuner, "validation_", {}) or {})
         card = TuneResult(str(ws.path), "head", "", fit.train_records, fit.classes, False, fit.message,
-                          _plain(list(getattr(tuner, "history_", []))), fit.seconds, config, validation)
-        source = (ws.records_info() or {}).get("source", {})
-
-        def save(folder) -> None:
-            tuner.save(folder, encoder=encoder)
-            write_model_card(folder, card, data_source=source)
-
-        ref = ws.put_folder(save, "head")
-        ws.put_vectors("tuned", tuned, encoder=f"{encoder}+head", encoder_raw=encoder, by="head",
-                       raw_content=raw_content, labels_fingerprint=fingerprint, labels_seq=labels_seq)
-        ws.drop_artifact("tuned_encoder")
-        ws.record_artifact("head", {"ref": ref, "config": config, "kept_identity": False, "message": fit.message,
-                                    "train_records": fit.train_records, "classes": fit.classes,
-                                    "validation": validation, "labels_seq": labels_seq, "by": "serve"})
+                          _plain(list(getattr(tuner, "history_", []))), fit.seconds, _plain(tuner.get_params()),
+                          _plain(getattr(tuner, "validation_", {}) or {}))
+        save_and_switch(ws, tuner, card, tuned, fingerprint=fingerprint, labels_seq=labels_seq, by="serve")
         return str(ws.vectors_info("tuned")["content"])  # type: ignore[index]
 
 
 def _plain(value: Any) -> Any:
-    from likewise.ops.tune import _plain as plain
+    from likewise.ops.tune import plain
 
     return plain(value)

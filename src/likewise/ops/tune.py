@@ -119,28 +119,38 @@ def tune_workspace(
         message = str(getattr(tuner, "message_", ""))
         history = list(getattr(tuner, "history_", []))
         result = TuneResult(str(ws.path), "head", "", int(len(y)), classes, kept, message,
-                            _plain(history), time.perf_counter() - start, _plain(config),
-                            _plain(getattr(tuner, "validation_", {}) or {}), str(getattr(tuner, "method_", "head")),
-                            _plain(selection) if selection else None)
-        source = (ws.records_info() or {}).get("source", {})
-
-        def save(folder: Path) -> None:
-            tuner.save(folder, encoder=raw.encoder)
-            write_model_card(folder, result, data_source=source)
-
-        ref = ws.put_folder(save, "head")
-        result.path = str(ws.objects.path(ref))
-        ws.put_vectors("tuned", tuned, encoder=f"{raw.encoder}+head", encoder_raw=raw.encoder, by="head",
-                       raw_content=ws.vectors_info("raw")["content"], labels_fingerprint=fingerprint,
-                       labels_seq=state.last_seq)
-        ws.drop_artifact("tuned_encoder")
-        ws.record_artifact("head", {"ref": ref, "config": result.config, "kept_identity": kept, "message": message,
-                                    "train_records": int(len(y)), "classes": classes, "method": result.method,
-                                    "selection": result.selection,
-                                    "validation": result.validation, "labels_seq": state.last_seq})
+                            plain(history), time.perf_counter() - start, plain(config),
+                            plain(getattr(tuner, "validation_", {}) or {}), str(getattr(tuner, "method_", "head")),
+                            plain(selection) if selection else None)
+        switch_in_head(ws, tuner, result, tuned, fingerprint=fingerprint, labels_seq=state.last_seq,
+                       method=result.method, selection=result.selection)
         log_run(ws, "tune", config={"kind": result.kind, "method": result.method, **result.config}, labels=classes,
                 metrics=result.validation, seconds=result.seconds)
     return result
+
+
+def switch_in_head(ws: Workspace, tuner, result: TuneResult, tuned: np.ndarray, *, fingerprint: str | None,
+                   labels_seq: int, **extra: Any) -> None:
+    """Inside ``ws.writing(...)``: save ``tuner`` as the workspace's head (a folder object with its model
+    card) and ``tuned`` as its tuned vectors, marked with the raw vectors and the labels they came from;
+    ``result.path`` becomes the head's folder. ``extra`` goes into the head artifact (``method``, ``by``...)."""
+    raw = ws.vectors_info("raw") or {}
+    encoder = str(raw["encoder"])
+    source = (ws.records_info() or {}).get("source", {})
+
+    def save(folder: Path) -> None:
+        tuner.save(folder, encoder=encoder)
+        write_model_card(folder, result, data_source=source)
+
+    ref = ws.put_folder(save, "head")
+    result.path = str(ws.objects.path(ref))
+    ws.put_vectors("tuned", tuned, encoder=f"{encoder}+head", encoder_raw=encoder, by="head",
+                   raw_content=raw["content"], labels_fingerprint=fingerprint, labels_seq=labels_seq)
+    ws.drop_artifact("tuned_encoder")
+    ws.record_artifact("head", {"ref": ref, "config": result.config, "kept_identity": result.kept_identity,
+                                "message": result.message, "train_records": result.train_records,
+                                "classes": result.classes, "validation": result.validation,
+                                "labels_seq": labels_seq, **extra})
 
 
 def _encoder_asked(tuner, encoder: str, n_labeled: int, time_budget: float | None, start: float) -> bool:
@@ -187,7 +197,7 @@ def _encoder_if_better(ws, data, raw, positions, y, classes, tuner, options, rem
                                                                  f"not better than {note}: kept the map") if m)
         return None
     result = out[0]
-    result.method, result.selection = "encoder", _plain(tuner.selection_)
+    result.method, result.selection = "encoder", plain(tuner.selection_)
     result.message = "; ".join(m for m in (result.message, note) if m)
     return result
 
@@ -303,7 +313,7 @@ def write_model_card(folder: Path, result: TuneResult, *, data_source: dict[str,
     return path
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """JSON-friendly copy (numpy scalars to Python)."""
     return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
 
