@@ -3,22 +3,16 @@ from __future__ import annotations
 
 import click
 
-from likewise.cli.options import parse_budget, split_options, supervised_choice, workspace_option
+from likewise.cli.options import map_options, parse_budget, split_options, supervised_choice, workspace_option
 from likewise.cli.output import json_option, note, print_json, progress_bar, quiet_option, share, stdout, table, wants_json
-from likewise.maps import DEFAULT_PROJECTIONS, DEFAULT_SUPERVISED
+from likewise.maps import DEFAULT_PROJECTIONS
 
 
 @click.command("map")
 @click.option("-o", "--out", type=click.Path(dir_okay=False), default=None,
               help="Interactive HTML page (default: <workspace>/maps/maps.html).")
 @click.option("--png", type=click.Path(dir_okay=False), default=None, help="Static PNG (default: <workspace>/maps/maps.png).")
-@click.option("-p", "--projection", "projections", multiple=True, type=click.Choice(["pca", "umap"]),
-              help=f"Unsupervised projection, repeatable (default: {', '.join(DEFAULT_PROJECTIONS)}, as in "
-                   "`likewise report`; umap is slower and needs likewise[umap]).")
-@click.option("--supervised", type=click.Choice(["umap_supervised", "head2d", "none"]), default=DEFAULT_SUPERVISED,
-              show_default=True, help="Supervised map, fitted on the training records' labels only.")
-@click.option("--max-points", type=int, default=20_000, show_default=True,
-              help="Larger datasets are shown as a random sample of this size.")
+@map_options
 @split_options
 @workspace_option
 @json_option

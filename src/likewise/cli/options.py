@@ -116,3 +116,19 @@ def parse_ints(value: str) -> list[int]:
         return [int(p) for p in value.split(",") if p.strip()]
     except ValueError as exc:
         raise click.BadParameter(f"{value!r} must be comma-separated integers") from exc
+
+
+def map_options(function):
+    """--projection, --supervised and --max-points, with the defaults `likewise map` and `likewise report`
+    share (so the report can reuse maps `likewise map` drew)."""
+    from likewise.maps import DEFAULT_MAX_POINTS, DEFAULT_PROJECTIONS, DEFAULT_SUPERVISED
+
+    function = click.option("--max-points", type=int, default=DEFAULT_MAX_POINTS, show_default=True,
+                            help="Larger datasets are drawn from a random sample of this size.")(function)
+    function = click.option("--supervised", type=click.Choice(["head2d", "umap_supervised", "none"]),
+                            default=DEFAULT_SUPERVISED, show_default=True,
+                            help="Supervised map, fitted on the training records' labels only.")(function)
+    function = click.option("-p", "--projection", "projections", multiple=True, type=click.Choice(["pca", "umap"]),
+                            help=f"Unsupervised projection, repeatable (default: {', '.join(DEFAULT_PROJECTIONS)}; "
+                                 "umap is slower and needs likewise[umap]).")(function)
+    return function

@@ -3,21 +3,15 @@ from __future__ import annotations
 
 import click
 
-from likewise.cli.options import parse_budget, split_options, supervised_choice, workspace_option
+from likewise.cli.options import map_options, parse_budget, split_options, supervised_choice, workspace_option
 from likewise.cli.output import json_option, note, print_json, progress_bar, quiet_option, stdout, wants_json
-from likewise.maps import DEFAULT_PROJECTIONS, DEFAULT_SUPERVISED
+from likewise.maps import DEFAULT_PROJECTIONS
 
 
 @click.command("report")
 @click.option("-o", "--out", type=click.Path(dir_okay=False), default=None,
               help="HTML file (default: <workspace>/report/report.html); the Markdown twin is written beside it.")
-@click.option("-p", "--projection", "projections", multiple=True, type=click.Choice(["pca", "umap"]),
-              help=f"Unsupervised map projection, repeatable (default: {', '.join(DEFAULT_PROJECTIONS)}, as in "
-                   "`likewise map`, whose maps are reused; umap is slower and needs likewise[umap]).")
-@click.option("--supervised", type=click.Choice(["head2d", "umap_supervised", "none"]), default=DEFAULT_SUPERVISED,
-              show_default=True, help="Supervised map, fitted on the training records' labels only.")
-@click.option("--max-points", type=int, default=20_000, show_default=True,
-              help="Larger datasets are reported on a random sample of this size.")
+@map_options
 @click.option("--query", "query_id", default=None, help="Record id for the before/after example (default: a held-out record).")
 @split_options
 @workspace_option

@@ -22,7 +22,6 @@ refuses a damaged graph, or one built on other vectors than the folder's exact i
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import uuid
@@ -37,6 +36,7 @@ from likewise.index.base import Filter, Hit, Index, Payload, check_k, rank_hits
 from likewise.index.exact import MANIFEST as EXACT_MANIFEST
 from likewise.index.exact import ExactIndex
 from likewise.atomic import atomic_write, atomic_write_text
+from likewise.workspace.objects import file_sha256
 
 GRAPH_MANIFEST = "hnsw.json"
 GRAPH_FORMAT = "likewise.hnsw-graph"
@@ -199,7 +199,7 @@ class HNSWIndex(Index):
             "params": {"M": self.M, "ef_construction": self.ef_construction, "ef": self.ef,
                        "ef_per_k": self.ef_per_k, "exact_below": self.exact_below},
             "graph_file": name,
-            "graph_sha256": _sha256(folder / name),
+            "graph_sha256": file_sha256(folder / name),
             "vectors_sha256": _read_json(folder / EXACT_MANIFEST)["vectors_sha256"],
             "labels": self._id_of,
         }
@@ -235,7 +235,7 @@ class HNSWIndex(Index):
         if manifest.get("vectors_sha256") != _read_json(folder / EXACT_MANIFEST).get("vectors_sha256"):
             raise unusable("it was built on other vectors than the exact index now holds")
         try:
-            actual = _sha256(graph_path)
+            actual = file_sha256(graph_path)
         except OSError as exc:
             raise unusable(f"cannot read {graph_path.name}: {exc.strerror or exc}") from exc
         if actual != manifest.get("graph_sha256"):
@@ -255,14 +255,6 @@ class HNSWIndex(Index):
         index._id_of = [str(i) for i in labels]
         index._label_of = {i: label for label, i in enumerate(index._id_of)}
         return index
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _read_json(path: Path) -> Any:
