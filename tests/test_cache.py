@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from likewise.cache import EmbeddingCache, normalize_text, text_keys
+from likewise.cache import EmbeddingCache, normalize_text, shard_checksum, text_keys
 from likewise.embedding import embed_records
 
 
@@ -118,3 +118,131 @@ def test_lookup_is_exact_on_all_128_bits(tmp_path):
     found, vectors = EmbeddingCache(tmp_path).lookup("enc", probe)
     assert found.tolist() == [False, True]
     np.testing.assert_array_equal(vectors, [[0, 1, 0]])
+
+
+def _bbc_sentences(n: int) -> list[str]:
+    """n distinct normalised sentences of the bundled BBC News articles."""
+    from likewise.datasets import load_dataset
+
+    seen: dict[str, None] = {}
+    for text in load_dataset("bbc_news").texts:
+        for sentence in text.split(". "):
+            seen.setdefault(normalize_text(sentence), None)
+            if len(seen) == n:
+                return list(seen)
+    raise AssertionError("not enough BBC sentences")
+
+
+def test_shards_are_plain_safetensors_with_their_checksum(tmp_path, hashing_encoder):
+    from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
+
+    texts = _bbc_sentences(300)
+    cache = EmbeddingCache(tmp_path)
+    cache.add(hashing_encoder.identity, text_keys(texts[:200]), hashing_encoder.embed(texts[:200]))
+    (shard,) = tmp_path.rglob("shard-*.safetensors")
+    data = load_file(shard)  # the reference reader accepts what the cache writes
+    with safe_open(shard, framework="numpy") as f:
+        assert f.metadata()["sha256"] == shard_checksum(data["keys"], data["vectors"])
+    np.testing.assert_array_equal(data["vectors"], hashing_encoder.embed(texts[:200]))
+    # a shard written by safetensors itself (as older likewise versions did) is read too
+    keys, vectors = text_keys(texts[200:]), hashing_encoder.embed(texts[200:])
+    save_file({"keys": keys, "vectors": vectors}, shard.parent / "shard-old.safetensors",
+              metadata={"identity": hashing_encoder.identity, "sha256": shard_checksum(keys, vectors)})
+    found, got = EmbeddingCache(tmp_path).lookup(hashing_encoder.identity, text_keys(texts))
+    assert found.all()
+    np.testing.assert_array_equal(got, hashing_encoder.embed(texts))
+
+
+def test_a_flipped_byte_in_the_vectors_makes_the_shard_ignored(tmp_path, hashing_encoder):
+    texts = _bbc_sentences(50)
+    EmbeddingCache(tmp_path).add(hashing_encoder.identity, text_keys(texts), hashing_encoder.embed(texts))
+    (shard,) = tmp_path.rglob("shard-*.safetensors")
+    data = bytearray(shard.read_bytes())
+    data[-5] ^= 0x40  # inside the last vector: the file still parses, only the checksum can tell
+    shard.write_bytes(bytes(data))
+    fresh = EmbeddingCache(tmp_path)
+    found, _ = fresh.lookup(hashing_encoder.identity, text_keys(texts))
+    assert not found.any() and fresh.ignored_shards(hashing_encoder.identity) == 1
+
+
+def test_vectors_stay_on_disk_and_shards_merge_by_size_tier(tmp_path, hashing_encoder):
+    import tracemalloc
+
+    from likewise.cache import COMPACT_FANOUT
+
+    texts = _bbc_sentences(3000)
+    vectors = hashing_encoder.embed(texts)
+    keys = text_keys(texts)
+    cache = EmbeddingCache(tmp_path)
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for lo in range(0, len(texts), 50):
+        cache.add(hashing_encoder.identity, keys[lo : lo + 50], vectors[lo : lo + 50])
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    # 60 shards were written; what the cache holds is keys and file handles, not the 768 KB of vectors
+    assert held < vectors.nbytes / 4, held
+    shards = list(tmp_path.rglob("shard-*.safetensors"))
+    assert len(shards) < 2 * COMPACT_FANOUT
+    assert cache.count(hashing_encoder.identity) == len(texts)
+    for probe in (cache, EmbeddingCache(tmp_path)):
+        found, got = probe.lookup(hashing_encoder.identity, keys[::-1])
+        assert found.all()
+        np.testing.assert_array_equal(got, vectors[::-1])
+    # adding what is cached writes nothing
+    cache.add(hashing_encoder.identity, keys[:100], vectors[:100])
+    assert len(list(tmp_path.rglob("shard-*.safetensors"))) == len(shards)
+
+
+def test_a_shard_compacted_away_by_another_cache_stays_readable(tmp_path, hashing_encoder):
+    texts = _bbc_sentences(400)
+    keys, vectors = text_keys(texts), hashing_encoder.embed(texts)
+    first = EmbeddingCache(tmp_path)
+    for lo in range(0, 400, 100):
+        first.add(hashing_encoder.identity, keys[lo : lo + 100], vectors[lo : lo + 100])
+    other = EmbeddingCache(tmp_path)
+    other.compact(hashing_encoder.identity)  # deletes the four shards `first` has open
+    assert len(list(tmp_path.rglob("shard-*.safetensors"))) == 1
+    found, got = first.lookup(hashing_encoder.identity, keys)
+    assert found.all()
+    np.testing.assert_array_equal(got, vectors)
+    first.compact(hashing_encoder.identity)  # merges the unlinked files it holds: nothing is lost
+    found, got = EmbeddingCache(tmp_path).lookup(hashing_encoder.identity, keys)
+    assert found.all()
+    np.testing.assert_array_equal(got, vectors)
+
+
+_WRITER = """
+import sys
+import numpy as np
+from likewise.cache import EmbeddingCache, text_keys
+from likewise.encoders import HashingEncoder
+folder, lo, hi, path = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+texts = open(path, encoding="utf-8").read().split("\\n")[lo:hi]
+enc = HashingEncoder(dim=64)
+cache = EmbeddingCache(folder)
+for start in range(0, len(texts), 40):
+    part = texts[start:start + 40]
+    cache.add(enc.identity, text_keys(part), enc.embed(part))
+cache.compact(enc.identity)
+"""
+
+
+def test_concurrent_writer_processes_lose_nothing(tmp_path, hashing_encoder):
+    import subprocess
+    import sys
+
+    texts = _bbc_sentences(2400)
+    listing = tmp_path / "texts.txt"
+    listing.write_text("\n".join(texts), encoding="utf-8")
+    folder = tmp_path / "cache"
+    # three processes at once, overlapping ranges: each writes, merges by tier and compacts what it holds
+    procs = [subprocess.Popen([sys.executable, "-c", _WRITER, str(folder), str(lo), str(lo + 1000), str(listing)])
+             for lo in (0, 700, 1400)]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0, 0]
+    cache = EmbeddingCache(folder)
+    found, got = cache.lookup(hashing_encoder.identity, text_keys(texts))
+    assert found.all() and cache.ignored_shards(hashing_encoder.identity) == 0
+    np.testing.assert_array_equal(got, hashing_encoder.embed(texts))
+    assert cache.count(hashing_encoder.identity) == len(texts)

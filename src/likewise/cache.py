@@ -8,30 +8,37 @@ Layout: ``<folder>/<encoder key>/identity.txt`` and shards ``shard-<uuid>.safete
 sha256 of both in the shard's metadata. A shard is written to a temporary file and renamed, so an
 interrupted run leaves only complete shards; a shard that cannot be read or whose checksum does not match
 is ignored (and counted) and its texts encoded again, never trusted. Another encoder identity is another
-folder, so a different model never gets stale vectors. Many small shards are merged by
-:meth:`EmbeddingCache.compact`, which deletes only the shards it merged (other processes may be adding
-shards to the same folder at the same time).
+folder, so a different model never gets stale vectors.
+
+Memory: a cache holds only each shard's keys (16 bytes a record, sorted for lookup) and an open file; the
+vectors stay on disk and a lookup copies out just the rows it needs. A shard's sha256 is checked once, when
+it is opened (shards are never modified in place, and an open file stays readable even after another
+process's compaction unlinks it). Shards of about the same size are merged (``COMPACT_FANOUT`` of a size
+tier into one), so the shard count stays small and each vector is rewritten only a few times;
+:meth:`EmbeddingCache.compact` merges all of them. A merge streams the vectors in blocks and deletes only
+the shards it merged (other processes may be adding shards to the same folder at the same time).
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import unicodedata
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import xxhash
-from safetensors import SafetensorError, safe_open
-from safetensors.numpy import load_file, save_file
-
 from likewise.atomic import atomic_write, atomic_write_bytes
 
 _SPACES = re.compile(r"\s+")
 KEY_BYTES = 16
-COMPACT_AFTER = 32
+COMPACT_FANOUT = 8  # shards of one size tier merged into one
+MERGE_BLOCK = 65_536  # vectors read and written at a time by a merge
 CACHE_ENV = "LIKEWISE_CACHE"
 
 
@@ -66,69 +73,183 @@ def encoder_key(identity: str) -> str:
 
 
 @dataclass
+class _Shard:
+    """One verified shard: its keys (sorted, as 16-byte strings) in memory, its vectors left on disk.
+
+    The file stays open, so a shard that another process compacts away (unlinks) meanwhile stays readable.
+    Shards are never modified in place (written to a temporary file and renamed), so the sha256 checked
+    when the shard was opened holds for every later read.
+    """
+
+    name: str
+    file: BinaryIO
+    keys: np.ndarray  # (m,) |S16, sorted: the keys this shard answers for (not held by an earlier shard)
+    rows: np.ndarray  # (m,) row in the file of each key in ``keys``
+    count: int  # rows in the file
+    dim: int
+    vectors_offset: int  # byte offset of the (count, dim) float32 vectors in the file
+
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        """Vectors of these file rows, copied out of a mapping that is dropped again (so the pages it
+        touched do not stay in the process's memory)."""
+        if len(rows) == 0:
+            return np.empty((0, self.dim), np.float32)
+        mapped = np.memmap(self.file, dtype="<f4", mode="r", offset=self.vectors_offset, shape=(self.count, self.dim))
+        try:
+            return np.array(mapped[rows], dtype=np.float32)
+        finally:
+            del mapped
+
+    def live_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """(keys (m, 16) uint8, file rows (m,)) this shard answers for, in file order (for sequential reads)."""
+        order = np.argsort(self.rows, kind="stable")
+        return self.keys[order].view(np.uint8).reshape(-1, KEY_BYTES), self.rows[order]
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _tier(rows: int) -> int:
+    """Size tier of a shard: the whole number of times COMPACT_FANOUT divides into its row count."""
+    tier = 0
+    while rows >= COMPACT_FANOUT:
+        rows //= COMPACT_FANOUT
+        tier += 1
+    return tier
+
+
+def _as_s16(keys: np.ndarray) -> np.ndarray:
+    """(n, 16) uint8 -> (n,) |S16: one fixed-width byte string per key, compared as raw bytes (memcmp)."""
+    return np.ascontiguousarray(keys, dtype=np.uint8).view("S16").reshape(-1)
+
+
+def _open_shard(path: Path) -> _Shard:
+    """Open and verify a shard (layout, dtypes, shapes, sha256 over keys then vectors, read in blocks so
+    the vectors never sit in memory). Raises ValueError/OSError on anything wrong."""
+    f = open(path, "rb")
+    try:
+        size = os.fstat(f.fileno()).st_size
+        head = f.read(8)
+        if len(head) != 8:
+            raise ValueError("truncated header")
+        n_header = int.from_bytes(head, "little")
+        if n_header > min(size - 8, 100_000_000):
+            raise ValueError("header length out of range")
+        header = json.loads(f.read(n_header))
+        expected = (header.get("__metadata__") or {}).get("sha256")
+        k, v = header["keys"], header["vectors"]
+        if k["dtype"] != "U8" or v["dtype"] != "F32" or len(k["shape"]) != 2 or len(v["shape"]) != 2:
+            raise ValueError("unexpected dtypes")
+        count, dim = int(v["shape"][0]), int(v["shape"][1])
+        if [int(x) for x in k["shape"]] != [count, KEY_BYTES]:
+            raise ValueError("unexpected shapes")
+        (k0, k1), (v0, v1) = (map(int, k["data_offsets"]), map(int, v["data_offsets"]))
+        base = 8 + n_header
+        if k1 - k0 != count * KEY_BYTES or v1 - v0 != count * dim * 4 or base + max(k1, v1) != size:
+            raise ValueError("data offsets do not match the shapes or the file size")
+        digest = hashlib.sha256()
+        f.seek(base + k0)
+        raw_keys = f.read(k1 - k0)
+        if len(raw_keys) != k1 - k0:
+            raise ValueError("truncated keys")
+        digest.update(raw_keys)
+        f.seek(base + v0)
+        left = v1 - v0
+        buffer = bytearray(min(left, 1 << 24))
+        while left:
+            got = f.readinto(memoryview(buffer)[: min(left, len(buffer))])
+            if not got:
+                raise ValueError("truncated vectors")
+            digest.update(memoryview(buffer)[:got])
+            left -= got
+        if expected != digest.hexdigest():
+            raise ValueError("checksum mismatch")
+    except BaseException:
+        f.close()
+        raise
+    keys = np.frombuffer(raw_keys, dtype="S16")
+    order = np.argsort(keys, kind="stable")
+    return _Shard(path.name, f, keys[order], order.astype(np.int64), count, dim, base + v0)
+
+
+def _write_shard(target: Path, identity: str, keys: np.ndarray, vector_blocks: Iterable[np.ndarray], dim: int) -> None:
+    """Write keys (n, 16) and the vectors (streamed in blocks, n rows in all) as one safetensors shard,
+    atomically, hashing while writing (keys, then vectors; the sha256 goes into the header, whose length
+    does not depend on its value, once the data is written), so a merge never holds all vectors at once."""
+    count = len(keys)
+
+    def header(sha: str) -> bytes:
+        meta = {"__metadata__": {"identity": identity, "sha256": sha},
+                "keys": {"dtype": "U8", "shape": [count, KEY_BYTES], "data_offsets": [0, count * KEY_BYTES]},
+                "vectors": {"dtype": "F32", "shape": [count, dim],
+                            "data_offsets": [count * KEY_BYTES, count * KEY_BYTES + count * dim * 4]}}
+        text = json.dumps(meta, separators=(",", ":")).encode()
+        text += b" " * (-len(text) % 8)  # safetensors pads its header to 8 bytes
+        return len(text).to_bytes(8, "little") + text
+
+    def write(tmp: str) -> None:
+        digest = hashlib.sha256()
+        written = 0
+        with open(tmp, "wb") as out:
+            out.write(header("0" * 64))
+            data = np.ascontiguousarray(keys, dtype=np.uint8)
+            digest.update(data)
+            out.write(data)
+            for block in vector_blocks:
+                data = np.ascontiguousarray(block, dtype="<f4")
+                if data.ndim != 2 or data.shape[1] != dim:
+                    raise ValueError(f"vector block of shape {data.shape}, expected (m, {dim})")
+                digest.update(data)
+                out.write(data)
+                written += len(data)
+            if written != count:
+                raise ValueError(f"{written} vectors for {count} keys")
+            out.seek(0)
+            out.write(header(digest.hexdigest()))
+
+    atomic_write(target, write)
+
+
+@dataclass
 class _Table:
-    """One encoder's cached vectors in memory: keys as two uint64 halves, looked up through a hash index."""
+    """One encoder's cache: the verified shards, their keys in memory, their vectors on disk."""
 
-    rows: dict[bytes, int] = field(default_factory=dict)
-    blocks: list[np.ndarray] = field(default_factory=list)
-    key_blocks: list[np.ndarray] = field(default_factory=list)
-    size: int = 0
-    shards: int = 0
+    shards: list[_Shard] = field(default_factory=list)
     ignored_shards: int = 0
-    files: set[str] = field(default_factory=set)  # shard names this table holds (loaded or written)
     dim: int | None = None
-    _stacked: np.ndarray | None = None
-    _keys: np.ndarray | None = None
-    _index: object | None = None
 
-    def vectors(self) -> np.ndarray:
-        if self._stacked is None or self._stacked.shape[0] != self.size:
-            self._stacked = np.concatenate(self.blocks) if self.blocks else np.empty((0, self.dim or 0), np.float32)
-            self.blocks = [self._stacked]
-        return self._stacked
+    @property
+    def size(self) -> int:
+        return sum(len(s.keys) for s in self.shards)
 
-    def keys(self) -> np.ndarray:
-        """(size, 16) uint8 keys in row order."""
-        if self._keys is None or self._keys.shape[0] != self.size:
-            self._keys = np.concatenate(self.key_blocks) if self.key_blocks else np.empty((0, KEY_BYTES), np.uint8)
-            self.key_blocks = [self._keys]
-        return self._keys
+    def find(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(shard number, file row) of each key; shard -1 where absent. Exact on all 128 bits."""
+        probe = _as_s16(keys)
+        shard_of = np.full(len(probe), -1, dtype=np.int64)
+        row_of = np.zeros(len(probe), dtype=np.int64)
+        for number, shard in enumerate(self.shards):
+            todo = np.flatnonzero(shard_of < 0)
+            if len(todo) == 0 or len(shard.keys) == 0:
+                continue
+            pos = np.minimum(np.searchsorted(shard.keys, probe[todo]), len(shard.keys) - 1)
+            hit = shard.keys[pos] == probe[todo]
+            shard_of[todo[hit]] = number
+            row_of[todo[hit]] = shard.rows[pos[hit]]
+        return shard_of, row_of
 
-    def positions(self, keys: np.ndarray) -> np.ndarray:
-        """Row of each key, -1 where absent. A pandas hash index over the first 64 bits, then the other 64
-        bits compared, so the lookup is exact and vectorised (>100k keys/s)."""
-        import pandas as pd
-
-        if self.size == 0 or len(keys) == 0:
-            return np.full(len(keys), -1, dtype=np.int64)
-        if self._index is None or len(self._index) != self.size:
-            self._index = pd.Index(self.keys().view(np.uint64)[:, 0])
-        halves = np.ascontiguousarray(keys).view(np.uint64)
-        if not self._index.is_unique:  # two texts share 64 bits: astronomically rare, take the slow exact path
-            return np.fromiter((self.rows.get(k, -1) for k in map(bytes, keys)), dtype=np.int64, count=len(keys))
-        pos = self._index.get_indexer(halves[:, 0]).astype(np.int64)
-        hit = pos >= 0
-        stored = self.keys().view(np.uint64)
-        hit[hit] = stored[pos[hit], 1] == halves[hit, 1]
-        pos[~hit] = -1
-        return pos
-
-    def add(self, keys: np.ndarray, vectors: np.ndarray) -> None:
-        fresh = []
-        for i, key in enumerate(keys):
-            kb = key.tobytes()
-            if kb not in self.rows:
-                self.rows[kb] = self.size + len(fresh)
-                fresh.append(i)
-        if fresh:
-            self.blocks.append(vectors[fresh])
-            self.key_blocks.append(np.ascontiguousarray(keys[fresh], dtype=np.uint8))
-            self.size += len(fresh)
-        self.dim = vectors.shape[1]
+    def attach(self, shard: _Shard) -> None:
+        """Add a verified shard; keys an earlier shard already answers for stay with that one."""
+        if len(shard.keys):
+            held, _ = self.find(shard.keys.view(np.uint8).reshape(-1, KEY_BYTES))
+            fresh = held < 0
+            if not fresh.all():
+                shard.keys, shard.rows = shard.keys[fresh], shard.rows[fresh]
+        self.shards.append(shard)
+        self.dim = shard.dim
 
 
 class EmbeddingCache:
-    """Vectors by (encoder identity, text). Loads an encoder's shards on first use."""
+    """Vectors by (encoder identity, text). Opens an encoder's shards on first use; holds only their keys."""
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
@@ -142,24 +263,15 @@ class EmbeddingCache:
             return self._tables[identity]
         table = _Table()
         folder = self._dir(identity)
-        for shard in sorted(folder.glob("shard-*.safetensors")) if folder.is_dir() else []:
+        for path in sorted(folder.glob("shard-*.safetensors")) if folder.is_dir() else []:
             try:
-                with safe_open(shard, framework="numpy") as f:
-                    expected = (f.metadata() or {}).get("sha256")
-                data = load_file(shard)
-                keys, vectors = data["keys"], data["vectors"]
-                if keys.shape != (vectors.shape[0], KEY_BYTES) or keys.dtype != np.uint8 or vectors.dtype != np.float32:
-                    raise ValueError("unexpected shapes")
-                if expected != shard_checksum(keys, vectors):
-                    raise ValueError("checksum mismatch")
+                shard = _open_shard(path)
             except FileNotFoundError:
                 continue  # merged away by another process's compaction meanwhile: its records are in the new shard
-            except (SafetensorError, KeyError, ValueError, OSError):
+            except (KeyError, TypeError, ValueError, OSError):  # unreadable, damaged or not a shard
                 table.ignored_shards += 1
                 continue
-            table.add(keys, vectors)
-            table.shards += 1
-            table.files.add(shard.name)
+            table.attach(shard)
         self._tables[identity] = table
         return table
 
@@ -172,53 +284,95 @@ class EmbeddingCache:
     def lookup(self, identity: str, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Returns (found mask (n,), vectors (n_found, dim)) for the keys that are cached, in key order."""
         table = self._table(identity)
-        positions = table.positions(keys)
-        found = positions >= 0
-        if not found.any():
-            return found, np.empty((0, table.dim or 0), np.float32)
-        return found, table.vectors()[positions[found]]
+        shard_of, row_of = table.find(keys)
+        found = shard_of >= 0
+        out = np.empty((int(found.sum()), table.dim or 0), np.float32)
+        slot = np.cumsum(found) - 1  # where each found key goes in ``out``
+        for number in np.unique(shard_of[found]):
+            mine = np.flatnonzero(shard_of == number)
+            order = np.argsort(row_of[mine], kind="stable")  # read in file order
+            out[slot[mine[order]]] = table.shards[number].read(row_of[mine[order]])
+        return found, out
 
     def add(self, identity: str, keys: np.ndarray, vectors: np.ndarray) -> None:
-        """Store vectors (n, dim) float32 under keys (n, 16); written as one new shard, atomically."""
+        """Store vectors (n, dim) float32 under keys (n, 16): the keys not yet cached are written as one new
+        shard, atomically; the vectors are not kept in memory."""
         if len(keys) == 0:
             return
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         keys = np.ascontiguousarray(keys, dtype=np.uint8)
+        table = self._table(identity)
+        held, _ = table.find(keys)
+        _, first = np.unique(_as_s16(keys), return_index=True)
+        fresh = np.sort(first[held[first] < 0])
+        if len(fresh) == 0:
+            return
         folder = self._dir(identity)
         folder.mkdir(parents=True, exist_ok=True)
         ident_file = folder / "identity.txt"
         if not ident_file.exists():
             atomic_write_bytes(ident_file, identity.encode())
-        table = self._table(identity)
-        written = self._write_shard(folder, keys, vectors, identity)
-        table.add(keys, vectors)
-        table.shards += 1
-        table.files.add(written.name)
-        if table.shards > COMPACT_AFTER:
-            self.compact(identity)
+        table.attach(self._write_and_open(folder, identity, keys[fresh], [vectors[fresh]], vectors.shape[1]))
+        self._merge_tiers(identity)
 
-    def _write_shard(self, folder: Path, keys: np.ndarray, vectors: np.ndarray, identity: str) -> Path:
+    def _write_and_open(self, folder: Path, identity: str, keys: np.ndarray, blocks: Iterable[np.ndarray],
+                        dim: int) -> _Shard:
         target = folder / f"shard-{uuid.uuid4().hex}.safetensors"
-        metadata = {"identity": identity, "sha256": shard_checksum(keys, vectors)}
-        atomic_write(target, lambda tmp: save_file({"keys": keys, "vectors": vectors}, tmp, metadata=metadata))
-        return target
+        _write_shard(target, identity, keys, blocks, dim)
+        return _open_shard(target)
+
+    def _merge_tiers(self, identity: str) -> None:
+        """Size-tiered compaction: when COMPACT_FANOUT shards of about the same size (the same power of
+        COMPACT_FANOUT rows) exist, merge them into one. The shard count stays logarithmic in the records
+        and each vector is rewritten only a few times (merging everything each time would be quadratic)."""
+        table = self._table(identity)
+        while True:
+            tiers: dict[int, list[_Shard]] = {}
+            for shard in table.shards:
+                tiers.setdefault(_tier(len(shard.keys)), []).append(shard)
+            full = [group for group in tiers.values() if len(group) >= COMPACT_FANOUT]
+            if not full:
+                return
+            self._merge(identity, full[0])
 
     def compact(self, identity: str) -> None:
-        """Merge an encoder's shards into one (new shard written first, old ones removed after)."""
+        """Merge all of an encoder's shards this cache holds into one (new shard written first, the merged
+        ones removed after; shards other processes add meanwhile are left alone)."""
         table = self._table(identity)
+        if len(table.shards) > 1:
+            self._merge(identity, list(table.shards))
+
+    def _merge(self, identity: str, group: list[_Shard]) -> None:
+        table = self._table(identity)
+        parts = [shard.live_rows() for shard in group]
+        keys = np.concatenate([k for k, _ in parts]) if parts else np.empty((0, KEY_BYTES), np.uint8)
+        blocks = (shard.read(rows[lo : lo + MERGE_BLOCK])
+                  for shard, (_, rows) in zip(group, parts) for lo in range(0, len(rows), MERGE_BLOCK))
         folder = self._dir(identity)
-        old = sorted(table.files)
-        if len(old) <= 1:
-            return
-        new = self._write_shard(folder, table.keys(), table.vectors(), identity)
-        for name in old:
-            (folder / name).unlink(missing_ok=True)
-        table.files = {new.name}
-        table.shards = 1
+        merged = self._write_and_open(folder, identity, keys, blocks, table.dim or 0)
+        for shard in group:
+            (folder / shard.name).unlink(missing_ok=True)
+            shard.close()
+        keep = [s for s in table.shards if s not in group]
+        table.shards = []
+        for shard in [merged, *keep]:  # the merged shard holds no key twice and none another shard holds
+            table.attach(shard)
 
     def ignored_shards(self, identity: str) -> int:
         return self._table(identity).ignored_shards
 
+    def close(self) -> None:
+        """Close the open shard files (the cache stays usable: it reopens them on the next use)."""
+        for table in self._tables.values():
+            for shard in table.shards:
+                shard.close()
+        self._tables.clear()
+
+    def __enter__(self) -> EmbeddingCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @dataclass
