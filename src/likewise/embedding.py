@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -13,6 +15,27 @@ from likewise.progress import Progress, no_progress
 
 #: records per chunk: bounds the memory of one encode + cache write, and what an interruption can lose
 CHUNK_SIZE = 4096
+
+
+class ChunkEncoder(Protocol):
+    """Where the cache misses are encoded: ``encode_chunks(encoder, chunks, progress)`` yields one float32,
+    L2-normalised array per chunk of texts, in chunk order (an empty chunk gives an empty array), and reports
+    ``progress(texts encoded so far, None, description)``. :func:`encode_locally` is the default;
+    :class:`likewise.ray_embed.RayEncoding` runs them as a Ray Data job."""
+
+    def __call__(self, encoder: Encoder, chunks: Iterable[list[str]], progress: Progress) -> Iterator[np.ndarray]: ...
+
+
+def encode_locally(encoder: Encoder, chunks: Iterable[list[str]], progress: Progress = no_progress) -> Iterator[np.ndarray]:
+    """Each chunk through ``encoder.embed`` in this process, one after the other: the next chunk is asked for
+    (and looked up in the cache) only once this one's vectors are written."""
+    done = 0
+    for texts in chunks:
+        def chunk_progress(n: int, total: int | None, description: str, base: int = done) -> None:
+            progress(base + n, None, description)
+
+        yield encoder.embed(texts, progress=chunk_progress) if texts else np.empty((0, encoder.dim), np.float32)
+        done += len(texts)
 
 
 @dataclass
@@ -44,12 +67,14 @@ def embed_records(
     *,
     chunk_size: int = CHUNK_SIZE,
     progress: Progress = no_progress,
+    encode_chunks: ChunkEncoder = encode_locally,
 ) -> tuple[np.ndarray, EmbedStats]:
     """Vectors (n, dim) float32, L2-normalised, in record order, with what was cached and what was encoded.
 
     Texts are normalised (:func:`likewise.cache.normalize_text`) before hashing and encoding; identical texts
-    are encoded once. Each chunk's new vectors are written to the cache before the next chunk starts, so an
-    interrupted run keeps what it finished.
+    are encoded once. Each chunk's distinct cache misses go to ``encode_chunks`` (:class:`ChunkEncoder`; in
+    this process by default) and its new vectors are written to the cache as soon as that chunk is done, so an
+    interrupted run keeps what it finished. Encoders that are not cacheable (user vectors) always run here.
     """
     start = time.perf_counter()
     n = len(texts)
@@ -60,31 +85,39 @@ def embed_records(
                            time.perf_counter() - start)
         return vectors, stats
     out = np.empty((n, encoder.dim), dtype=np.float32)
-    hits = encoded = duplicates = 0
-    for lo in range(0, n, chunk_size):
-        chunk = [normalize_text(t) for t in texts[lo : lo + chunk_size]]
-        keys = text_keys(chunk)
-        found, cached = cache.lookup(encoder.identity, keys)
-        if found.any():
-            out[lo : lo + len(chunk)][found] = cached
-        hits += int(found.sum())
-        missing = np.flatnonzero(~found)
-        if len(missing):
+    hits = encoded = duplicates = written = 0  # written: cache-miss records whose vectors are in ``out``
+    # per chunk handed to encode_chunks, until its vectors come back: (first row, keys of its distinct
+    # misses, its missing rows, each missing row's position among the distinct ones)
+    pending: deque[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = deque()
+
+    def chunks_to_encode() -> Iterator[list[str]]:
+        nonlocal hits
+        for lo in range(0, n, chunk_size):
+            chunk = [normalize_text(t) for t in texts[lo : lo + chunk_size]]
+            keys = text_keys(chunk)
+            found, cached = cache.lookup(encoder.identity, keys)
+            if found.any():
+                out[lo : lo + len(chunk)][found] = cached
+            hits += int(found.sum())
+            missing = np.flatnonzero(~found)
             # encode each distinct missing text once
             _, first, inverse = np.unique(keys[missing], axis=0, return_index=True, return_inverse=True)
-            inverse = inverse.reshape(-1)
             unique_rows = missing[first]
-            done_before = lo + int(found.sum())
+            pending.append((lo, keys[unique_rows], missing, inverse.reshape(-1)))
+            yield [chunk[i] for i in unique_rows]
 
-            def chunk_progress(done: int, total: int | None, description: str) -> None:
-                progress(min(done_before + done, n), n, description)
+    def encode_progress(done: int, total: int | None, description: str) -> None:
+        progress(min(hits + written + done - encoded, n), n, description)
 
-            fresh = encoder.embed([chunk[i] for i in unique_rows], progress=chunk_progress)
-            cache.add(encoder.identity, keys[unique_rows], fresh)
-            out[lo : lo + len(chunk)][missing] = fresh[inverse]
-            encoded += len(unique_rows)
-            duplicates += len(missing) - len(unique_rows)
-        progress(min(lo + len(chunk), n), n, "encoding")
+    for fresh in encode_chunks(encoder, chunks_to_encode(), encode_progress):
+        lo, unique_keys, missing, inverse = pending.popleft()
+        if len(unique_keys):
+            cache.add(encoder.identity, unique_keys, fresh)
+            out[lo : lo + chunk_size][missing] = fresh[inverse]
+        encoded += len(unique_keys)
+        duplicates += len(missing) - len(unique_keys)
+        written += len(missing)
+        progress(min(hits + written, n), n, "encoding")
     stats = EmbedStats(
         encoder=encoder.identity,
         records=n,
