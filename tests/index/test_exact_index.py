@@ -286,3 +286,63 @@ def test_empty_index_round_trips(tmp_path):
     ExactIndex(5, encoder_id="e", vector_kind="tuned").save(tmp_path)
     loaded = ExactIndex.load(tmp_path)
     assert loaded.count() == 0 and loaded.vector_kind == "tuned" and loaded.dimension == 5
+
+
+def _bbc_records():
+    """The bundled BBC News articles as (ids, unit vectors, payloads) from the hashing encoder."""
+    from likewise.datasets import load_dataset
+    from likewise.encoders import HashingEncoder
+
+    bbc = load_dataset("bbc_news")
+    vectors = HashingEncoder(dim=64).embed(list(bbc.texts))
+    ids = [str(i) for i in bbc.ids]
+    return ids, vectors, [Payload(str(lab), None) for lab in bbc.labels]
+
+
+def test_blockwise_upserts_in_any_id_order_equal_one_upsert():
+    ids, vectors, pays = _bbc_records()
+    whole = ExactIndex(vectors.shape[1], encoder_id="hash", vector_kind="raw")
+    whole.upsert(ids, vectors, pays)
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(ids))  # blocks whose ids interleave with every earlier block's
+    blocks = ExactIndex(vectors.shape[1], encoder_id="hash", vector_kind="raw")
+    held = None
+    for b, part in enumerate(np.array_split(order, 7)):
+        blocks.upsert([ids[i] for i in part], vectors[part], [pays[i] for i in part])
+        if b == 3:
+            held = blocks.records()  # a view held across later upserts keeps what it showed
+            held_copy = (list(held[0]), np.array(held[1]))
+    blocks.upsert([ids[i] for i in order[:50]], vectors[order[:50]], [pays[i] for i in order[:50]])  # replaces
+    assert held[0] == held_copy[0]
+    np.testing.assert_array_equal(held[1], held_copy[1])
+    got, want = blocks.records(), whole.records()
+    assert got[0] == want[0] == sorted(ids) and got[2] == want[2]
+    np.testing.assert_array_equal(got[1], want[1])
+    queries = vectors[rng.choice(len(ids), 25, replace=False)]
+    assert blocks.search(queries, 100) == whole.search(queries, 100)
+    assert all(blocks.payload(i) == whole.payload(i) for i in ids[:100])
+
+
+def test_upsert_holds_one_matrix_not_two(monkeypatch):
+    import tracemalloc
+
+    import likewise.index.exact as exact
+
+    data = clustered(20_000, 256)
+    index = ExactIndex(256, encoder_id="e", vector_kind="raw")
+    ids = [f"r{i}" for i in range(20_000)]  # r1, r10, r100, ...: later blocks land between earlier rows
+    monkeypatch.setattr(exact, "MOVE_BLOCK", 1000)
+    tracemalloc.start()
+    index.upsert(ids[:18_000], data[:18_000])
+    held = tracemalloc.get_traced_memory()[0]
+    tracemalloc.reset_peak()
+    index.upsert(ids[18_000:], data[18_000:])
+    extra = tracemalloc.get_traced_memory()[1] - held
+    tracemalloc.stop()
+    matrix_bytes = 20_000 * 256 * 4
+    # the new block, its validated copy and one moved block: a second matrix beside the first would be 1.0 more
+    assert extra < 0.6 * matrix_bytes, (extra, matrix_bytes)
+    want = ExactIndex(256, encoder_id="e", vector_kind="raw")
+    want.upsert(ids, data)
+    np.testing.assert_array_equal(index.records()[1], want.records()[1])
+    assert index.records()[0] == want.records()[0]

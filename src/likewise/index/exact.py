@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from bisect import bisect_left
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from likewise.atomic import atomic_write, atomic_write_text
 MANIFEST = "index.json"
 FORMAT = "likewise.exact-index"
 FORMAT_VERSION = 1
+MOVE_BLOCK = 65_536  # rows moved at a time when new records are merged in
 
 
 class ExactIndex(Index):
@@ -74,21 +76,53 @@ class ExactIndex(Index):
             self._matrix[at] = vectors[old]
             for j, r in zip(old, at):
                 self._labels[r], self._texts[r] = payloads[j].label, payloads[j].text
-        new = [j for j, i in enumerate(ids) if i not in rows]
+        new = sorted((j for j, i in enumerate(ids) if i not in rows), key=ids.__getitem__)
         if not new:
             return
-        all_ids = self._ids + [ids[j] for j in new]
-        order = sorted(range(len(all_ids)), key=all_ids.__getitem__)
-        # rows go straight to their id-ordered place: one new matrix beside the old (no concatenated copy)
-        rank = np.empty(len(all_ids), np.int64)
-        rank[order] = np.arange(len(all_ids))
-        n_old = len(self._ids)
-        matrix = np.empty((len(all_ids), self.dimension), np.float32)
-        matrix[rank[:n_old]] = self._matrix
-        matrix[rank[n_old:]] = vectors[new]
-        labels = self._labels + [payloads[j].label for j in new]
-        texts = self._texts + [payloads[j].text for j in new]
-        self._set([all_ids[o] for o in order], matrix, [labels[o] for o in order], [texts[o] for o in order])
+        self._insert([ids[j] for j in new], vectors[new], [payloads[j] for j in new])
+
+    def _insert(self, ids: list[str], vectors: np.ndarray, payloads: list[Payload]) -> None:
+        """Merge new records (ids sorted, none stored yet) into the id-ordered rows, in place: the matrix
+        grows (by remapping where no view of it is held elsewhere, else into a new buffer) and the old rows
+        move back to make room, block by block from the last, so memory holds one matrix, not two."""
+        n_old, n_new = len(self._ids), len(ids)
+        # new record j goes before old row at[j]; old row r moves back by the new records before it
+        at = np.fromiter((bisect_left(self._ids, i) for i in ids), dtype=np.int64, count=n_new)
+        new_rows = at + np.arange(n_new)
+        first = int(at[0]) if n_new else n_old  # old rows before this one stay where they are
+        old_rows = np.arange(first, n_old) + np.searchsorted(at, np.arange(first, n_old), side="right")
+        self._grow(n_old + n_new)
+        matrix = self._matrix
+        for hi in range(n_old, first, -MOVE_BLOCK):
+            lo = max(hi - MOVE_BLOCK, first)
+            # every destination is at or after its source and before the destinations of later rows, which
+            # have moved already: the copy of the block is all that needs to be kept aside
+            matrix[old_rows[lo - first : hi - first]] = matrix[lo:hi].copy()
+        matrix[new_rows] = vectors
+        # position in (old records + new records) of each final row
+        order = np.empty(n_old + n_new, dtype=np.int64)
+        is_old = np.ones(n_old + n_new, dtype=bool)
+        is_old[new_rows] = False
+        order[is_old] = np.arange(n_old)
+        order[new_rows] = n_old + np.arange(n_new)
+        positions = order.tolist()
+        for name, added in (("_ids", ids), ("_labels", [p.label for p in payloads]), ("_texts", [p.text for p in payloads])):
+            combined = getattr(self, name) + added
+            setattr(self, name, [combined[o] for o in positions])
+        self._rows = {}
+        self._rows = {i: r for r, i in enumerate(self._ids)}
+
+    def _grow(self, rows: int) -> None:
+        """Make the matrix ``rows`` long (new rows uninitialised or zero); existing rows keep their place."""
+        if rows == len(self._matrix):
+            return
+        try:
+            # realloc: a large buffer grows by remapping its pages, no second copy in memory
+            self._matrix.resize((rows, self.dimension), refcheck=True)
+        except ValueError:  # a view of it is held elsewhere (``records()``) or the buffer is not ours: copy
+            matrix = np.empty((rows, self.dimension), np.float32)
+            matrix[: len(self._matrix)] = self._matrix
+            self._matrix = matrix
 
     def _delete(self, ids: list[str]) -> int:
         gone = {self._rows[i] for i in ids if i in self._rows}
