@@ -1,23 +1,31 @@
 """Measured anchors side by side: SetFit, sentence-transformers' own trainer, likewise, closed forms, raw.
 
-    python bench/anchors.py [--datasets bbc_news,rotten_tomatoes,drug_reviews] [--per-class 8] [--seeds 3,4,5]
-                            [--out rows.jsonl]
+    python bench/anchors.py [--datasets rotten_tomatoes,bbc_news,drug_reviews,foldoc,drug_conditions]
+                            [--per-class 8] [--seeds 3,4,5] [--max-test 1500] [--methods ...] [--out rows.jsonl]
+    python bench/anchors.py --summarize rows.jsonl
 
-Same protocol and splits as bench/quality.py (likewise.evaluation: stratified 60/40 split by seed, the label
-budget drawn from the 60%, scored among the held-out 40%), with a budget of ``--per-class`` labeled records
-per class (SetFit's few-shot setting). Methods, each fitted on the budget only:
+Same protocol and splits as bench/quality.py (likewise.evaluation: stratified 60/40 split by seed), with a
+budget of exactly ``--per-class`` labeled records per class drawn from the 60% (SetFit's few-shot setting),
+scored among the held-out 40%. A held-out split larger than ``--max-test`` (Rotten Tomatoes' 5,557) is
+subsampled, stratified, by the split's seed, to that many records, the same records for every method, and
+its k scaled by the same ratio (Rotten Tomatoes: k = 1000 x 1500 / 5557 = 270). k per set as bench/quality.py,
+except drug conditions (k = 6: its smallest held-out class has 7 records). Methods, each fitted on the budget only:
 
 * ``raw``, ``lda``, ``lda_shrinkage``, ``reference``, ``likewise`` (``Tuner(method="auto")``, maps on cached
   vectors) — as in bench/quality.py;
 * ``likewise_encoder`` — ``likewise.tuning.encoder_finetune.finetune_encoder`` (supervised contrastive,
-  likewise's class-balanced batches, 8 epochs at 5e-5, batch 32; best epoch on 20% of the budget);
+  likewise's class-balanced batches, 8 epochs at 5e-5, batch 32; best epoch on 20% of the budget), as
+  ``likewise tune --train-encoder``;
 * ``st_batch_all`` — sentence-transformers' ``SentenceTransformerTrainer`` with ``BatchAllTripletLoss`` and its
   ``GROUP_BY_LABEL`` sampler (8 epochs, batch 16, its default lr 5e-5), no validation;
 * ``setfit`` — SetFit (PyPI ``setfit``, bench only) with the bundled all-MiniLM-L6-v2 as its body: contrastive
-  pairs (its defaults: ``num_iterations=20``, batch 16, 1 epoch); the tuned body's embeddings are scored.
+  pairs, 1 epoch, batch 16, ``num_iterations=5`` (its default is 20: see SETFIT_ITERATIONS); the tuned body's
+  embeddings are scored.
 
 Encoders are fine-tuned on the CPU (torch's threads as set by the environment); the held-out records are
-embedded with each tuned model. Training seconds are the fit alone.
+embedded with each tuned model. ``seconds`` is the fit alone (model loading included), ``embed_seconds`` the
+embedding of the scored and training records afterwards. Each row is appended to ``--out`` as it finishes,
+with the 1-minute load average at its start and end.
 """
 from __future__ import annotations
 
@@ -56,7 +64,8 @@ def likewise_encoder(texts, labels, seed):
 
 def st_batch_all(texts, labels, seed):
     import datasets
-    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, losses
+    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
+    from sentence_transformers.sentence_transformer import losses
     from sentence_transformers.sentence_transformer.training_args import (
         BatchSamplers,
         SentenceTransformerTrainingArguments,
@@ -83,6 +92,14 @@ def st_batch_all(texts, labels, seed):
     return model
 
 
+SETFIT_ITERATIONS = 5
+"""SetFit's recipe (CosineSimilarityLoss on sampled pairs, 1 epoch, batch 16, then its logistic-regression
+head) with 5 pair iterations instead of its default 20: it trains on 2 x num_iterations pairs per record,
+each pair two forward/backward passes, so 20 iterations cost 80 passes per labeled record against 8 for
+likewise's 8 epochs (on 2 shared cores one fit on 24 records did not finish in 8 minutes); 5 gives 20
+passes per record, still 2.5x likewise's."""
+
+
 def setfit(texts, labels, seed):
     import datasets
     from setfit import SetFitModel, Trainer, TrainingArguments
@@ -93,13 +110,35 @@ def setfit(texts, labels, seed):
     datasets.disable_progress_bars()
     model = SetFitModel.from_pretrained(str(default_model_path()), local_files_only=True, device="cpu")
     data = datasets.Dataset.from_dict({"text": list(texts), "label": [str(v) for v in labels]})
-    args = TrainingArguments(batch_size=16, num_epochs=1, num_iterations=20, seed=seed, show_progress_bar=False,
-                             report_to="none")
+    args = TrainingArguments(batch_size=16, num_epochs=1, num_iterations=SETFIT_ITERATIONS, seed=seed,
+                             show_progress_bar=False, report_to="none")
     trainer = Trainer(model=model, args=args, train_dataset=data)
     for noisy in (PrinterCallback, ProgressCallback):
         trainer.st_trainer.remove_callback(noisy) if hasattr(trainer, "st_trainer") else None
     trainer.train()
     return model.model_body
+
+
+MAX_TEST = 1500
+"""Held-out records scored per split: every encoder-tuned method embeds them with its own model, which on
+2 shared cores costs minutes for Rotten Tomatoes' 5,557; larger held-out splits are subsampled (stratified,
+by the split's seed; the same records for every method) and k scaled by the same ratio."""
+K = {"drug_conditions": 6}
+"""k where it differs from bench/quality.py: drug conditions' smallest held-out class has 7 records (seeds 3-5),
+so k = 6 lets every query's neighbours all be of its class."""
+
+
+def scored_split(y: np.ndarray, seed: int, k: int, max_test: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """(train pool, scored held-out positions, k): likewise.evaluation's 60/40 split; a held-out split larger
+    than ``max_test`` is subsampled to ``max_test`` records (stratified) and k scaled with it."""
+    from likewise.evaluation import holdout_split
+
+    pool, test = holdout_split(y, seed=seed)
+    if len(test) > max_test:
+        k = max(1, round(k * max_test / len(test)))
+        _, keep = holdout_split(y[test], test_size=max_test / len(test), seed=seed)
+        test = test[keep]
+    return pool, test, min(k, len(test) - 1)
 
 
 ENCODER_METHODS = {"likewise_encoder": likewise_encoder, "st_batch_all": st_batch_all, "setfit": setfit}
@@ -112,13 +151,18 @@ def summarize(path: str) -> None:
     cells: dict[tuple[str, str], list[dict]] = {}
     for r in rows:
         cells.setdefault((r["dataset"], r["method"]), []).append(r)
-    print("| dataset (labels) | method | seeds | top_k | MAP@R | logreg acc | train s |")
-    print("|---|---|---|---|---|---|---|")
+    print("| dataset (labels, k, scored) | method | seeds | top_k | MAP@R | logreg acc | fit s | embed s | load |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for (dataset, method), rs in cells.items():
-        cell = lambda m: (f"{100 * np.mean([r[m] for r in rs]):.1f} [{100 * min(r[m] for r in rs):.1f}-"
-                          f"{100 * max(r[m] for r in rs):.1f}]")
-        print(f"| {dataset} ({rs[0]['budget']}, k={rs[0]['k']}) | {method} | {len(rs)} | {cell('top_k')} | "
-              f"{cell('map_at_r')} | {cell('logreg_accuracy')} | {np.mean([r['seconds'] for r in rs]):.1f} |")
+        def cell(m):
+            values = [100 * r[m] for r in rs]
+            return f"{np.mean(values):.1f} [{min(values):.1f}-{max(values):.1f}]"
+        loads = [v for r in rs for v in (r.get("load_start"), r.get("load_end")) if v is not None]
+        load = f"{min(loads):.1f}-{max(loads):.1f}" if loads else ""
+        print(f"| {dataset} ({rs[0]['budget']}, {rs[0]['k']}, {rs[0].get('scored', '')}) | {method} | {len(rs)} | "
+              f"{cell('top_k')} | {cell('map_at_r')} | {cell('logreg_accuracy')} | "
+              f"{np.mean([r['seconds'] for r in rs]):.1f} | {np.mean([r.get('embed_seconds', 0) for r in rs]):.1f} | "
+              f"{load} |")
 
 
 def main() -> None:
@@ -131,50 +175,57 @@ def main() -> None:
     sys.path.insert(0, os.path.dirname(__file__))
     import quality
 
-    from likewise.evaluation import get_method, holdout_split, logistic_accuracy
+    from likewise.evaluation import get_method, logistic_accuracy
     from likewise.labels import labeled_arrays
     from likewise.metrics import evaluate
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", default="bbc_news,rotten_tomatoes,drug_reviews")
+    parser.add_argument("--datasets", default="rotten_tomatoes,bbc_news,drug_reviews,foldoc,drug_conditions")
     parser.add_argument("--per-class", type=int, default=8)
     parser.add_argument("--seeds", default="3,4,5")
     parser.add_argument("--methods", default=",".join([*VECTOR_METHODS, *ENCODER_METHODS]))
+    parser.add_argument("--max-test", type=int, default=MAX_TEST,
+                        help="score on a stratified random subsample of this many held-out records (k scaled)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     methods = args.methods.split(",")
     for name in args.datasets.split(","):
         X, labels, texts = quality.vectors_for(name)
         positions, y = labeled_arrays(labels)
-        k = quality.K[name]
         budget = args.per_class * len(np.unique(y))
         for seed in [int(s) for s in args.seeds.split(",")]:
-            pool, test = holdout_split(y, seed=seed)
+            pool, test, k_eff = scored_split(y, seed, K.get(name, quality.K[name]), args.max_test)
             rng = np.random.default_rng(seed)  # exactly --per-class records of each class (SetFit's few-shot setting)
             train = np.sort(np.concatenate([rng.choice(pool[y[pool] == c], args.per_class, replace=False)
                                             for c in np.unique(y)]))
-            k_eff = min(k, len(test) - 1)
             test_texts = [texts[positions[i]] for i in test]
             train_texts = [texts[positions[i]] for i in train]
             for method in methods:
+                load = os.getloadavg()[0]
                 t0 = time.perf_counter()
                 if method in ENCODER_METHODS:
-                    model = ENCODER_METHODS[method](train_texts, list(y[train]), seed)
+                    try:
+                        model = ENCODER_METHODS[method](train_texts, list(y[train]), seed)
+                    except Exception as exc:  # one anchor failing must not stop the others' rows
+                        print(f"# {name} seed {seed} {method} failed: {type(exc).__name__}: {exc}", file=sys.stderr,
+                              flush=True)
+                        continue
                     seconds = time.perf_counter() - t0
                     Z_test, Z_train = _embed(model, test_texts), _embed(model, train_texts)
                 else:
                     Z = get_method(method)(X[positions[train]], y[train], X[positions[np.concatenate([train, test])]], seed, k_eff)
                     seconds = time.perf_counter() - t0
                     Z_train, Z_test = Z[: len(train)], Z[len(train):]
+                embed_seconds = time.perf_counter() - t0 - seconds
                 m = evaluate(Z_test, y[test], k_eff, metrics=["top_k", "map_at_r"])
                 m["logreg_accuracy"] = logistic_accuracy(Z_train, y[train], Z_test, y[test])
                 row = {"dataset": name, "method": method, "budget": str(budget), "seed": seed, "seconds": seconds,
-                       "k": k_eff, **{key: float(v) for key, v in m.items()}}
+                       "embed_seconds": embed_seconds, "k": k_eff, "scored": len(test),
+                       "load_start": load, "load_end": os.getloadavg()[0], **{key: float(v) for key, v in m.items()}}
                 print(json.dumps(row), flush=True)
                 if args.out:
                     with open(args.out, "a", encoding="utf-8") as out:
                         out.write(json.dumps(row) + "\n")
-
 
 if __name__ == "__main__":
     main()
