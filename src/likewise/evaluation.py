@@ -6,7 +6,9 @@ Protocol (the same everywhere: ``likewise evaluate``, ``likewise demo``, ``bench
    (``test_size``, default 40%) by ``seed``.
 2. A label budget ``b`` draws ``b`` records from the training pool, stratified, at least 2 per class (the
    minimum for similarity learning); ``"all"`` takes the whole pool.
-3. Each method is fitted on the budget only and applied to the test records; retrieval metrics
+3. Each method is fitted on the budget only and applied to the test records (likewise's default also sees the
+   vectors, not the labels, of the unlabeled records: the training pool outside the budget and records with
+   no label at all, never the test records; :mod:`likewise.tuning.self_training`); retrieval metrics
    (:func:`likewise.metrics.evaluate`) are computed among the test records (every test record is a query and
    a candidate, itself excluded), plus the accuracy of a logistic regression trained on the budget's
    vectors and scored on the test records. Training records are never scored.
@@ -20,7 +22,7 @@ import json
 import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -175,32 +177,48 @@ def make_heldout(
 
 
 # -- methods ----------------------------------------------------------------------------------------------------
-FitApply = Callable[[np.ndarray, np.ndarray, np.ndarray, int, int], np.ndarray]
-"""(X_train, y_train, X_apply, seed, k) -> vectors for X_apply."""
+class FitApply(Protocol):
+    """``(X_train, y_train, X_apply, seed, k, *, X_unlabeled=None)`` -> vectors for ``X_apply``.
+    ``X_unlabeled``: vectors of records whose labels the method may not see (only methods that self-train
+    use them)."""
+
+    def __call__(self, X_train: np.ndarray, y_train: np.ndarray, X_apply: np.ndarray, seed: int, k: int, *,
+                 X_unlabeled: np.ndarray | None = None) -> np.ndarray: ...
 
 
-def _raw(X_train: np.ndarray, y_train: np.ndarray, X_apply: np.ndarray, seed: int, k: int) -> np.ndarray:
+def _raw(X_train: np.ndarray, y_train: np.ndarray, X_apply: np.ndarray, seed: int, k: int, *,
+         X_unlabeled: np.ndarray | None = None) -> np.ndarray:
     return X_apply
 
 
-def _tuner(**overrides: Any) -> FitApply:
-    def fit_apply(X_train: np.ndarray, y_train: np.ndarray, X_apply: np.ndarray, seed: int, k: int) -> np.ndarray:
+def _tuner(*, unlabeled: bool = False, **overrides: Any) -> FitApply:
+    """A Tuner with ``overrides``; with ``unlabeled``, fitted on the unlabeled rows too (missing labels), else
+    on the budget alone with self-training off."""
+
+    def fit_apply(X_train: np.ndarray, y_train: np.ndarray, X_apply: np.ndarray, seed: int, k: int, *,
+                  X_unlabeled: np.ndarray | None = None) -> np.ndarray:
         from likewise.tuning import Tuner
 
         kwargs = {"seed": seed, "k": k, **overrides}
-        return Tuner(**kwargs).fit(X_train, y_train).transform(X_apply)
+        if not unlabeled or X_unlabeled is None or len(X_unlabeled) == 0:
+            return Tuner(**{"self_training": 0, **kwargs}).fit(X_train, y_train).transform(X_apply)
+        X = np.concatenate([X_train, X_unlabeled])
+        y = [*y_train, *([None] * len(X_unlabeled))]
+        return Tuner(**kwargs).fit(X, y).transform(X_apply)
 
     return fit_apply
 
 
-def _reference(X_train: np.ndarray, y_train: np.ndarray, X_apply: np.ndarray, seed: int, k: int) -> np.ndarray:
+def _reference(X_train: np.ndarray, y_train: np.ndarray, X_apply: np.ndarray, seed: int, k: int, *,
+               X_unlabeled: np.ndarray | None = None) -> np.ndarray:
     from likewise.tuning import REFERENCE_RECIPE
 
-    return _tuner(**{**REFERENCE_RECIPE, "force": True})(X_train, y_train, X_apply, seed, k)
+    return _tuner(**{**REFERENCE_RECIPE, "force": True})(X_train, y_train, X_apply, seed, k, X_unlabeled=X_unlabeled)
 
 
 def _lda(shrinkage: bool) -> FitApply:
-    def fit_apply(X_train: np.ndarray, y_train: np.ndarray, X_apply: np.ndarray, seed: int, k: int) -> np.ndarray:
+    def fit_apply(X_train: np.ndarray, y_train: np.ndarray, X_apply: np.ndarray, seed: int, k: int, *,
+                  X_unlabeled: np.ndarray | None = None) -> np.ndarray:
         from likewise.tuning import lda_baseline
 
         return lda_baseline(X_train, y_train, X_apply, shrinkage=shrinkage)
@@ -214,8 +232,11 @@ METHODS: dict[str, tuple[str, FitApply]] = {
     "lda": ("scikit-learn LinearDiscriminantAnalysis projection", _lda(False)),
     "lda_shrinkage": ("LinearDiscriminantAnalysis with Ledoit-Wolf shrinkage (solver eigen)", _lda(True)),
     "centroids": ("the class-centroid map W = I + 3 U U^T, no training", _tuner(method="centroids")),
-    "head": ("likewise's trained head alone: Tuner(method='head')", _tuner(method="head")),
-    "likewise": ("likewise's default, `likewise tune`: Tuner(method='auto')", _tuner(method="auto")),
+    "head": ("likewise's trained head alone, on the budget only: Tuner(method='head', self_training=0)",
+             _tuner(method="head")),
+    "auto_labeled": ("Tuner(method='auto') on the budget only, no self-training", _tuner(method="auto")),
+    "likewise": ("likewise's default, `likewise tune`: Tuner(method='auto'), self-training on the unlabeled records",
+                 _tuner(method="auto", unlabeled=True)),
 }
 
 
@@ -305,8 +326,9 @@ def evaluate_methods(
 ) -> EvaluationResult:
     """Every method x budget x seed, fitted on the budget, scored on the held-out test records.
 
-    ``X`` holds one vector per record (unlabeled records are ignored here); ``k`` is capped at the number of
-    test records minus one. Budgets larger than the training pool are skipped (``"all"`` covers them) and
+    ``X`` holds one vector per record; ``k`` is capped at the number of test records minus one. Methods that
+    self-train see, unlabeled, the training pool outside the budget and the records with no label (never
+    the test records). Budgets larger than the training pool are skipped (``"all"`` covers them) and
     named in ``config["skipped_budgets"]`` (budget -> the pool size) so callers can say so.
     """
     from likewise.metrics import evaluate as retrieval_metrics
@@ -318,6 +340,7 @@ def evaluate_methods(
         get_method(name)
     positions, y = labeled_arrays(labels)
     check_labels(y)
+    no_label = np.setdiff1d(np.arange(len(labels)), positions)
     result = EvaluationResult(config={"methods": list(methods), "budgets": [str(b) for b in budgets],
                                       "seeds": list(seeds), "k": k, "test_size": test_size,
                                       "labeled_records": int(len(y))})
@@ -335,10 +358,11 @@ def evaluate_methods(
                 continue
             train = sample_budget(y, pool, budget, seed=seed)
             X_train, y_train = X[positions[train]], y[train]
+            X_unlabeled = X[np.concatenate([positions[np.setdiff1d(pool, train)], no_label])]
             for name in methods:
                 start = time.perf_counter()
                 fit_apply = get_method(name)
-                Z = fit_apply(X_train, y_train, np.concatenate([X_train, X_test]), seed, k_eff)
+                Z = fit_apply(X_train, y_train, np.concatenate([X_train, X_test]), seed, k_eff, X_unlabeled=X_unlabeled)
                 seconds = time.perf_counter() - start
                 Z_train, Z_test = Z[: len(train)], Z[len(train):]
                 metrics = retrieval_metrics(Z_test, y_test, k_eff, metrics=metric_names)

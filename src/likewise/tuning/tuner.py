@@ -4,8 +4,10 @@
 >>> tuned = tuner.transform(X_all)                        # doctest: +SKIP
 >>> tuner.save("head"); Tuner.load("head").transform(X)   # doctest: +SKIP
 
-Labels may be any hashable values; ``None``, NaN (and pandas' missing values) or ``""`` mark unlabeled records,
-which ``fit`` ignores. A saved tuner is a folder with the head (``head.safetensors`` + ``head.json``) and
+Labels may be any hashable values; ``None``, NaN (and pandas' missing values) or ``""`` mark unlabeled records
+(scikit-learn's semi-supervised convention): ``fit`` never trains on their labels, but with ``self_training``
+rounds (the default) it pseudo-labels the ones the fitted map places confidently and fits again
+(:mod:`likewise.tuning.self_training`). A saved tuner is a folder with the head (``head.safetensors`` + ``head.json``) and
 ``tuner.json`` (parameters, classes, history, validation); nothing is pickled.
 """
 from __future__ import annotations
@@ -28,6 +30,7 @@ from likewise.labels import check_labels, is_missing_label
 from likewise.progress import Progress, no_progress
 from likewise.tuning.heads import HEADS, Head, load_head, save_head
 from likewise.tuning.losses import LOSSES
+from likewise.tuning.self_training import SELF_TRAINING_ROUNDS
 from likewise.tuning.trainer import TrainConfig, train_head
 
 TUNER_CONFIG = "tuner.json"
@@ -92,12 +95,16 @@ class Tuner(TransformerMixin, BaseEstimator):
       default stays "head" because the labeling loop retrains in the background every few labels and compares
       on the head's own validation protocol; "auto" costs about 6-12 head fits.
     * ``time_budget`` — seconds ``auto`` may spend comparing candidates (None: no limit).
+    * ``self_training`` — rounds of self-training when ``fit`` is given unlabeled rows (missing labels): the
+      fitted method is fitted again on the labeled rows plus the unlabeled ones it places most confidently
+      (:mod:`likewise.tuning.self_training`); 0 ignores unlabeled rows. Not run when the identity is kept.
 
     Fitted attributes: ``head_``, ``classes_``, ``n_features_in_``, ``history_`` (per epoch: loss,
     validation top_k), ``best_epoch_``, ``validation_`` (identity vs trained top_k, the k, the strategy),
     ``kept_identity_`` and ``message_`` (why the identity was kept, or empty), ``fit_seconds_``,
-    ``method_`` (the method fitted: the one ``auto`` chose) and ``selection_`` (``auto``'s validation score
-    of every candidate, else None).
+    ``method_`` (the method fitted: the one ``auto`` chose), ``selection_`` (``auto``'s validation score
+    of every candidate, else None) and ``self_training_`` (unlabeled rows and pseudo-labels per round, else
+    None). ``validation_`` is always the fit on the labeled rows alone (pseudo-labels are never scored).
     """
 
     def __init__(
@@ -122,6 +129,7 @@ class Tuner(TransformerMixin, BaseEstimator):
         force: bool = False,
         method: str = "head",
         time_budget: float | None = None,
+        self_training: int = SELF_TRAINING_ROUNDS,
     ) -> None:
         self.head = head
         self.loss = loss
@@ -142,6 +150,7 @@ class Tuner(TransformerMixin, BaseEstimator):
         self.force = force
         self.method = method
         self.time_budget = time_budget
+        self.self_training = self_training
 
     def __sklearn_tags__(self) -> Any:  # scikit-learn >= 1.6
         tags = super().__sklearn_tags__()
@@ -157,7 +166,7 @@ class Tuner(TransformerMixin, BaseEstimator):
             raise unknown_name("head", self.head, HEADS)
         if self.loss not in LOSSES:
             raise unknown_name("loss", self.loss, LOSSES)
-        for name, low in (("k", 1), ("epochs", 1), ("batch_size", 2), ("patience", 1)):
+        for name, low in (("k", 1), ("epochs", 1), ("batch_size", 2), ("patience", 1), ("self_training", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
                 raise InputError(f"{name} must be an integer of at least {low}, got {value!r}")
@@ -199,6 +208,7 @@ class Tuner(TransformerMixin, BaseEstimator):
         check_labels([labels[i] for i in rows], unlabeled=X.shape[0] - len(rows))
         classes, codes = _encode([labels[i] for i in rows])
         self.selection_: dict[str, Any] | None = None
+        self.self_training_: dict[str, Any] | None = None
         if self.method == "head":
             result = train_head(X[rows], codes, config, progress=progress)
             self.method_ = "head"
@@ -207,6 +217,9 @@ class Tuner(TransformerMixin, BaseEstimator):
             self.kept_identity_, self.message_, self.fit_seconds_ = result.kept_identity, result.message, result.seconds
         else:
             self._fit_method(X[rows], codes, config, progress)
+        unlabeled = np.setdiff1d(np.arange(X.shape[0]), rows)
+        if self.self_training and len(unlabeled) and not self.kept_identity_:
+            self._self_train(X[rows], codes, X[unlabeled], config, progress)
         self.classes_ = classes
         self.n_features_in_ = int(X.shape[1])
         return self
@@ -249,6 +262,34 @@ class Tuner(TransformerMixin, BaseEstimator):
         self.kept_identity_ = chosen == "identity" or fitted.kept_identity
         self.message_ = "; ".join(m for m in (message, fitted.message) if m)
         self.fit_seconds_ = time.perf_counter() - start
+
+    def _self_train(self, X: np.ndarray, codes: np.ndarray, X_unlabeled: np.ndarray, config: TrainConfig,
+                    progress: Progress) -> None:
+        """Fit :attr:`method_` again on the labeled rows plus pseudo-labeled unlabeled ones (see
+        :mod:`likewise.tuning.self_training`); ``validation_`` stays the labeled-only fit's."""
+        import time
+
+        from likewise.neighbors import single_threaded
+        from likewise.tuning.auto import CANDIDATES
+        from likewise.tuning.self_training import self_train
+
+        start = time.perf_counter()
+        fit = CANDIDATES[self.method_][1]
+        last: dict[str, Any] = {}
+
+        def refit(X_rows: np.ndarray, y_rows: np.ndarray) -> Head:
+            fitted = fit(X_rows, y_rows, config, no_progress)
+            last.update(history=fitted.history, best_epoch=fitted.best_epoch)
+            return fitted.head
+
+        with single_threaded():
+            head, report = self_train(refit, self.head_, X, codes, X_unlabeled, rounds=int(self.self_training),
+                                      progress=progress)
+        self.head_ = head
+        if last:
+            self.history_, self.best_epoch_ = last["history"], last["best_epoch"]
+        self.self_training_ = report.to_dict()
+        self.fit_seconds_ += time.perf_counter() - start
 
     def _check_fitted(self) -> None:
         try:
@@ -300,6 +341,7 @@ class Tuner(TransformerMixin, BaseEstimator):
                 "fit_seconds": self.fit_seconds_,
                 "method": self.method_,
                 "selection": self.selection_,
+                "self_training": self.self_training_,
                 "encoder": encoder,
             }
             (tmp / TUNER_CONFIG).write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
@@ -339,6 +381,7 @@ class Tuner(TransformerMixin, BaseEstimator):
         tuner.fit_seconds_ = state["fit_seconds"]
         tuner.method_ = state.get("method", "head")
         tuner.selection_ = state.get("selection")
+        tuner.self_training_ = state.get("self_training")
         return tuner
 
 
