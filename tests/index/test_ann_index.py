@@ -141,3 +141,15 @@ def test_damaged_or_stale_graph_is_refused(tmp_path):
     (tmp_path / "hnsw.json").unlink()
     with pytest.raises(InputError, match="no hnsw.json"):
         HNSWIndex.load(tmp_path)
+
+
+def test_from_exact_keeps_the_vectors_once():
+    n = 2000
+    ids, vectors = record_ids(n), clustered(n, DIM, clusters=20, seed=5)
+    exact = ExactIndex(DIM, encoder_id="enc")
+    exact.upsert(ids, vectors, payloads(n))
+    ann = HNSWIndex.from_exact(exact, M=16, ef_construction=100)
+    assert ann.store is exact  # the graph's store is the exact index itself, not a copy of its vectors
+    assert ann.count() == n and ann.search(vectors[7], 1)[0][0].id == ids[7]
+    ann.upsert(["new"], clustered(1, DIM, seed=6))  # later changes go through the HNSW index to both
+    assert "new" in exact and ann.search_by_id("new", 5)[0].id != "new"

@@ -102,12 +102,16 @@ class HNSWIndex(Index):
     def from_exact(
         cls, exact: ExactIndex, *, batch_size: int = 10_000, progress: Progress = no_progress, **params: int
     ) -> HNSWIndex:
-        """Build a graph over every record of an exact index (for example one read by ``ExactIndex.load``)."""
+        """Build a graph over every record of an exact index (for example one read by ``ExactIndex.load``).
+
+        The exact index becomes this index's store, not copied (so memory holds its vectors once, beside
+        the graph's); change it through the returned index from then on, not on its own."""
         index = cls(exact.dimension, encoder_id=exact.encoder_id, vector_kind=exact.vector_kind, **params)
-        ids, vectors, payloads = exact.records()
+        index.store = exact
+        ids, vectors, _ = exact.records()
         for start in range(0, len(ids), batch_size):
             stop = start + batch_size
-            index._upsert(ids[start:stop], np.asarray(vectors[start:stop]), payloads[start:stop])
+            index._add_to_graph(ids[start:stop], vectors[start:stop])
             progress(min(stop, len(ids)), len(ids), "building HNSW graph")
         return index
 
@@ -116,6 +120,9 @@ class HNSWIndex(Index):
 
     def _upsert(self, ids: list[str], vectors: np.ndarray, payloads: list[Payload]) -> None:
         self.store._upsert(ids, vectors, payloads)
+        self._add_to_graph(ids, vectors)
+
+    def _add_to_graph(self, ids: list[str], vectors: np.ndarray) -> None:
         for i in ids:
             if i not in self._label_of:
                 self._label_of[i] = len(self._id_of)
