@@ -53,7 +53,7 @@ def default_cache_dir() -> Path:
 
 
 def shard_checksum(keys: np.ndarray, vectors: np.ndarray) -> str:
-    """sha256 over a shard's keys and vectors (stored in the shard, checked on every read)."""
+    """sha256 over a shard's keys, then its vectors (stored in the shard, checked when a shard is opened)."""
     return hashlib.sha256(np.ascontiguousarray(keys).tobytes() + np.ascontiguousarray(vectors).tobytes()).hexdigest()
 
 
@@ -351,8 +351,8 @@ class EmbeddingCache:
         folder = self._dir(identity)
         merged = self._write_and_open(folder, identity, keys, blocks, table.dim or 0)
         for shard in group:
+            shard.close()  # closed first: some systems cannot delete a file this process holds open
             (folder / shard.name).unlink(missing_ok=True)
-            shard.close()
         keep = [s for s in table.shards if s not in group]
         table.shards = []
         for shard in [merged, *keep]:  # the merged shard holds no key twice and none another shard holds
