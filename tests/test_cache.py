@@ -246,3 +246,19 @@ def test_concurrent_writer_processes_lose_nothing(tmp_path, hashing_encoder):
     assert found.all() and cache.ignored_shards(hashing_encoder.identity) == 0
     np.testing.assert_array_equal(got, hashing_encoder.embed(texts))
     assert cache.count(hashing_encoder.identity) == len(texts)
+
+
+def test_vectors_of_another_size_are_refused_and_a_mangled_header_is_ignored(tmp_path, hashing_encoder):
+    from likewise.errors import InputError
+
+    texts = _bbc_sentences(20)
+    cache = EmbeddingCache(tmp_path)
+    cache.add("enc", text_keys(texts[:10]), hashing_encoder.embed(texts[:10]))
+    with pytest.raises(InputError, match="dimension 64"):
+        cache.add("enc", text_keys(texts[10:]), np.ones((10, 32), np.float32))
+    (shard,) = tmp_path.rglob("shard-*.safetensors")
+    header = b"[1, 2]"  # valid JSON, not a safetensors header
+    (shard.parent / "shard-bad.safetensors").write_bytes(len(header).to_bytes(8, "little") + header)
+    fresh = EmbeddingCache(tmp_path)
+    found, _ = fresh.lookup("enc", text_keys(texts))
+    assert found.tolist() == [True] * 10 + [False] * 10 and fresh.ignored_shards("enc") == 1

@@ -33,7 +33,9 @@ from typing import BinaryIO
 
 import numpy as np
 import xxhash
+
 from likewise.atomic import atomic_write, atomic_write_bytes
+from likewise.errors import InputError
 
 _SPACES = re.compile(r"\s+")
 KEY_BYTES = 16
@@ -268,7 +270,11 @@ class EmbeddingCache:
                 shard = _open_shard(path)
             except FileNotFoundError:
                 continue  # merged away by another process's compaction meanwhile: its records are in the new shard
-            except (KeyError, TypeError, ValueError, OSError):  # unreadable, damaged or not a shard
+            except (KeyError, TypeError, AttributeError, ValueError, OSError):  # unreadable, damaged, not a shard
+                table.ignored_shards += 1
+                continue
+            if table.dim is not None and shard.dim != table.dim:  # cannot come from this identity's encoder
+                shard.close()
                 table.ignored_shards += 1
                 continue
             table.attach(shard)
@@ -302,6 +308,9 @@ class EmbeddingCache:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         keys = np.ascontiguousarray(keys, dtype=np.uint8)
         table = self._table(identity)
+        if vectors.ndim != 2 or len(vectors) != len(keys) or (table.dim is not None and vectors.shape[1] != table.dim):
+            raise InputError(f"cache add got {len(keys)} keys and vectors of shape {vectors.shape}, but this encoder's "
+                             f"cached vectors have dimension {table.dim}; pass one vector of that size per key")
         held, _ = table.find(keys)
         _, first = np.unique(_as_s16(keys), return_index=True)
         fresh = np.sort(first[held[first] < 0])
