@@ -15,7 +15,7 @@ from likewise.encoders import get_encoder
 from likewise.errors import InputError
 from likewise.ops.search import compare_session, search
 from likewise.ops.evaluate import compare_models, evaluate_workspace
-from likewise.ops.tune import export_vectors, transform_vectors, tune_workspace
+from likewise.ops.tune import export_vectors, transform_vectors, tune_workspace, tuned_model_folder
 from likewise.workspace import Workspace
 
 FAST = {"epochs": 8, "patience": 3, "validation": "holdout"}
@@ -186,7 +186,7 @@ def test_train_encoder_end_to_end_on_a_small_real_workspace(tmp_path):
     embed_into_workspace(ws, small, get_encoder("default"), source={"path": "rt"})
     result = tune_workspace(ws, train_encoder=True, encoder_options={"epochs": 1, "batch_size": 16, "k": 5, "device": "cpu"})
     folder = ws.artifact_path("tuned_encoder")
-    assert result.kind == "encoder" and (folder / "model.safetensors").exists()
+    assert result.kind == "encoder" and (tuned_model_folder(folder) / "model.safetensors").exists()
     assert (folder / "MODEL_CARD.md").exists()
     tuned = ws.vectors("tuned")
     assert tuned.ids == small.ids and tuned.vectors.shape == (len(small), 384)

@@ -101,19 +101,24 @@ def tune_command(method, time_budget, head, loss, reference, k, epochs, lr, batc
         stdout.print(table(f"Methods compared ({result.selection['strategy']}); chosen: {result.method}",
                            ["method", f"validation top_{result.selection['k']}", "min-max", "seconds"], rows))
     if result.validation:
-        stdout.print(validation_table(result.validation))
-    stdout.print(f"Trained on {result.train_records:,} labeled records in {result.seconds:.1f} s; saved {result.kind} "
+        stdout.print(validation_table(result.validation, result.kind))
+    saved = result.kind
+    if result.encoder_head is not None:
+        saved = "the tuned encoder and a head on it" if result.encoder_head["kept"] else "the tuned encoder (no head)"
+    stdout.print(f"Trained on {result.train_records:,} labeled records in {result.seconds:.1f} s; saved {saved} "
                  f"to {result.path}; tuned vectors written for every record.", highlight=False)
 
 
 VALIDATION_WORDS = {"identity_top_k": "untouched vectors", "trained_top_k": "trained head",
                     "base_top_k": "base encoder", "tuned_top_k": "tuned encoder", "records": "validation records",
-                    "train_records": "training records", "strategy": "how", "k": "k"}
+                    "train_records": "training records", "strategy": "how", "k": "k",
+                    "head_on_encoder_top_k": "tuned encoder + head", "kept_top_k": "kept"}
 
 
-def validation_table(validation: dict):
+def validation_table(validation: dict, kind: str = "head"):
     """The validation scores with headers in words and shares in percent."""
-    columns = [VALIDATION_WORDS.get(key, key.replace("_", " ")) for key in validation]
+    words = {**VALIDATION_WORDS, "trained_top_k": "tuned encoder"} if kind == "encoder" else VALIDATION_WORDS
+    columns = [words.get(key, key.replace("_", " ")) for key in validation]
     cells = [f"{100 * v:.1f}%" if isinstance(v, float) and key.endswith("top_k") else v for key, v in validation.items()]
     return table("Validation (labeled records held out from training)", columns, [cells])
 

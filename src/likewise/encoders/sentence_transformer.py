@@ -41,6 +41,17 @@ def model_fingerprint(folder: Path) -> str:
     return h.hexdigest()[:16]
 
 
+def _max_seq_length(folder: Path) -> int:
+    """The model's token window as sentence-transformers applies it: ``max_seq_length`` in
+    sentence_bert_config.json, else (folders saved by sentence-transformers 6, e.g. a tuned encoder) the
+    tokenizer's ``model_max_length``, else 512."""
+    value = json.loads((folder / "sentence_bert_config.json").read_text()).get("max_seq_length")
+    tokenizer = folder / "tokenizer_config.json"
+    if value is None and tokenizer.exists():
+        value = json.loads(tokenizer.read_text()).get("model_max_length")
+    return int(value) if isinstance(value, (int, float)) and 0 < value < 1_000_000 else 512
+
+
 def check_model_folder(folder: Path) -> None:
     if not folder.is_dir():
         raise InputError(f"model folder not found: {folder}; pass a local sentence-transformers folder or 'default'")
@@ -59,7 +70,7 @@ class SentenceTransformerEncoder(Encoder):
         self.device = resolve_device(device)
         self.batch_size = batch_size
         cfg = self.path / "sentence_bert_config.json"
-        self.max_tokens = int(json.loads(cfg.read_text()).get("max_seq_length", 512)) if cfg.exists() else None
+        self.max_tokens = _max_seq_length(self.path) if cfg.exists() else None
         self.name = self.path.name if path is not None else "all-MiniLM-L6-v2"
         self.identity = f"st:{self.name}:{model_fingerprint(self.path)}:{self.max_tokens}"
         self._model = None

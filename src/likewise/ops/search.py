@@ -226,12 +226,13 @@ def text_query_vector(ws: Workspace, text: str, kind: str) -> tuple[np.ndarray, 
     raw_encoder = ws.vectors_info("raw")["encoder"]  # type: ignore[index]
     tuned = ws.vectors_info("tuned") if kind == "tuned" else None
     if tuned and tuned.get("by") == "encoder":
-        from likewise.encoders import SentenceTransformerEncoder
+        from likewise.ops.tune import tuned_encoder_vectors
 
-        folder = ws.artifact_path("tuned_encoder", "tuned encoder")
-        if folder is None:
-            raise InputError("the tuned encoder is missing from the workspace; run `likewise tune --train-encoder` again")
-        return SentenceTransformerEncoder(folder).embed([text]), tuned["encoder"]
+        vector, identity = tuned_encoder_vectors(ws, [text])
+        if identity != tuned["encoder"]:
+            raise InputError(f"the tuned vectors come from {tuned['encoder']!r} but the workspace's tuned encoder "
+                             f"now loads as {identity!r}; run `likewise tune --train-encoder` again")
+        return vector, identity
     encoder = get_encoder(spec["model"], runtime=spec.get("runtime", "auto"))
     vector = encoder.embed([text])
     if encoder.identity != raw_encoder:

@@ -37,6 +37,9 @@ class TuneResult:
     #: the method fitted ("head", "lda", ..., "encoder") and, for --method auto, every candidate's score
     method: str = "head"
     selection: dict[str, Any] | None = None
+    #: encoder fine-tuning only: the default head fitted on the tuned encoder's vectors of the training labels,
+    #: both validation scores and whether the head was kept (see :func:`head_on_tuned_encoder`)
+    encoder_head: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -202,13 +205,111 @@ def _encoder_if_better(ws, data, raw, positions, y, classes, tuner, options, rem
     return result
 
 
+TUNED_MODEL_DIR = "tuned-encoder"
+"""Inside a tuned-encoder object: the sentence-transformers folder. Its name (not the object's content hash)
+goes into the encoder identity, so the identity depends only on the weights (``model_fingerprint``): the
+model card and a head beside it do not change it, and vectors computed before the object is saved stay cached."""
+ENCODER_HEAD_DIR = "head"
+"""Inside a tuned-encoder object: the head kept on top of the tuned encoder, when one is."""
+
+
+def tuned_model_folder(folder: str | Path) -> Path:
+    """The sentence-transformers folder of a tuned-encoder object (workspaces before the head-on-top step
+    hold the model at the object's top level)."""
+    inner = Path(folder) / TUNED_MODEL_DIR
+    return inner if inner.is_dir() else Path(folder)
+
+
+def load_tuned_encoder(folder: str | Path, *, device: str | None = None):
+    """The tuned encoder in ``folder`` on the fast path: ONNX Runtime on the CPU when ``onnxruntime`` is
+    installed and the model has mean pooling (same vectors and identity as PyTorch), else PyTorch on
+    ``device`` (:func:`likewise.encoders.resolve_device`: CUDA when present, with CUDA's larger batch)."""
+    import importlib.util
+
+    from likewise.encoders import get_encoder, resolve_device
+
+    model = tuned_model_folder(folder)
+    resolved = resolve_device(device)
+    if resolved == "cpu" and importlib.util.find_spec("onnxruntime") is not None and _mean_pooling_only(model):
+        return get_encoder(model, runtime="onnx", device=resolved)
+    return get_encoder(model, runtime="torch", device=resolved)
+
+
+def _mean_pooling_only(model: Path) -> bool:
+    """Whether the model is transformer + mean pooling (+ normalisation): what the ONNX path exports."""
+    modules = model / "modules.json"
+    pooling = model / "1_Pooling" / "config.json"
+    if not modules.exists() or not pooling.exists():
+        return False
+    types = [m.get("type", "") for m in json.loads(modules.read_text())]
+    config = json.loads(pooling.read_text())
+    return not any("Dense" in t for t in types) and bool(config.get("pooling_mode_mean_tokens"))
+
+
+def encoder_head(ws: Workspace, encoder_identity: str):
+    """The head kept on top of the workspace's tuned encoder (checked against its identity), or None."""
+    from likewise.tuning import Tuner
+
+    entry = ws.artifact("tuned_encoder") or {}
+    if not entry.get("head"):
+        return None
+    folder = ws.artifact_path("tuned_encoder", "tuned encoder")
+    return Tuner.load(folder / ENCODER_HEAD_DIR, expected_encoder=encoder_identity)
+
+
+def tuned_encoder_vectors(ws: Workspace, texts: list[str], *, with_head: bool = True, ids: list[str] | None = None,
+                          cached: bool = False, progress: Progress = no_progress) -> tuple[np.ndarray, str]:
+    """Vectors of ``texts`` by the workspace's tuned encoder on the fast path, through the head kept on top
+    of it (when one is and ``with_head``): what its tuned vectors are made of. ``cached``: through the
+    embedding cache (record texts; ``ids`` then name them). Returns (vectors, their encoder identity)."""
+    from likewise.embedding import embed_records
+
+    folder = ws.artifact_path("tuned_encoder", "tuned encoder")
+    if folder is None:
+        raise InputError("the workspace has no tuned encoder; run `likewise tune --train-encoder` first")
+    encoder = load_tuned_encoder(folder)
+    if cached:
+        vectors, _ = embed_records(encoder, ids if ids is not None else [str(i) for i in range(len(texts))], texts,
+                                   ws.cache, progress=progress)
+    else:
+        vectors = encoder.embed(texts, progress=progress)
+    head = encoder_head(ws, encoder.identity) if with_head else None
+    if head is None:
+        return vectors, encoder.identity
+    return head.transform(vectors), f"{encoder.identity}+head"
+
+
+def head_on_tuned_encoder(vectors: np.ndarray, y: np.ndarray, train: np.ndarray, val: np.ndarray, *, k: int,
+                          seed: int, progress: Progress = no_progress):
+    """Fit the default head on the tuned encoder's ``vectors[train]`` and score both the encoder's vectors and
+    the head's on ``vectors[val]`` (the records the fine-tuning chose its best epoch on; held-out data is never
+    seen). Returns (the head or None when it does not score higher, the scores)."""
+    from likewise.metrics import evaluate
+    from likewise.tuning import Tuner
+
+    k = min(int(k), len(val) - 1)
+    head = Tuner(seed=seed).fit(vectors[train], y[train], progress=progress)
+    plain_score = float(evaluate(vectors[val], y[val], k, metrics=["top_k"])["top_k"])
+    head_score = float(evaluate(head.transform(vectors[val]), y[val], k, metrics=["top_k"])["top_k"])
+    kept = head_score > plain_score and not getattr(head, "kept_identity_", False)
+    scores = {"kept": bool(kept), "encoder_top_k": plain_score, "head_top_k": head_score, "k": k,
+              "records": int(len(val)),
+              "message": (f"a head on the tuned encoder: validation top_{k} {100 * head_score:.1f}% vs the tuned "
+                          f"encoder alone {100 * plain_score:.1f}%: " + ("kept the head" if kept else "no head"))}
+    return (head if kept else None), scores
+
+
 def _tune_encoder(ws, data, raw, positions, y, classes, options, progress, start, fingerprint, labels_seq, *,
                   split=None, keep_if=None):
-    """Fine-tune the encoder on 80% of the labels (best epoch chosen on the rest), save it and write tuned
-    vectors. With ``keep_if(best validation top_k)`` the model is trained and measured first and kept only
-    if that returns True: returns (result or None, best validation top_k); else returns the result."""
+    """Fine-tune the encoder on 80% of the labels (best epoch chosen on the rest), fit the default head on
+    its vectors and keep the head when it scores higher on the same rest, save both and write tuned vectors
+    (the tuned encoder runs on the fast path, :func:`load_tuned_encoder`, through the embedding cache).
+    With ``keep_if(best validation top_k)`` the model is trained and measured first and kept only if that
+    returns True: returns (result or None, best validation top_k); else returns the result."""
+    import shutil
+    import tempfile
+
     from likewise.embedding import embed_records
-    from likewise.encoders import SentenceTransformerEncoder
     from likewise.evaluation import holdout_split
     from likewise.tuning.encoder_finetune import finetune_encoder
 
@@ -217,53 +318,52 @@ def _tune_encoder(ws, data, raw, positions, y, classes, options, progress, start
                          f"{raw.encoder}")
     source_model = options.pop("base_model", None)
     texts = [data.texts[i] for i in positions]
-    train, val = split if split is not None else holdout_split(y, test_size=0.2, seed=int(options.get("seed", 0)))
-    outcome: dict[str, Any] = {}
-
+    seed = int(options.get("seed", 0))
+    train, val = split if split is not None else holdout_split(y, test_size=0.2, seed=seed)
     source = (ws.records_info() or {}).get("source", {})
 
-    def train_into(folder: Path) -> None:
-        result = finetune_encoder(
-            [texts[i] for i in train], y[train], folder, base_model=source_model,
+    with tempfile.TemporaryDirectory() as scratch:
+        model_dir = Path(scratch) / TUNED_MODEL_DIR
+        fit = finetune_encoder(
+            [texts[i] for i in train], y[train], model_dir, base_model=source_model,
             val_texts=[texts[i] for i in val], val_labels=y[val], progress=progress, **options,
         )
-        outcome["result"] = result
-        best = max(h["val_top_k"] for h in result.history) if result.history else float("nan")
+        encoder = load_tuned_encoder(model_dir, device=options.get("device"))
+        labeled_vectors, _ = embed_records(encoder, [data.ids[i] for i in positions], texts, ws.cache,
+                                           progress=progress)
+        head, head_scores = head_on_tuned_encoder(labeled_vectors, y, train, val, k=int(options.get("k", 100)),
+                                                  seed=seed, progress=progress)
+        best = max(head_scores["encoder_top_k"], head_scores["head_top_k"] if head is not None else -1.0)
         validation = {"strategy": "holdout (20% of the labels)", "records": int(len(val)),
-                      "identity_top_k": result.history[0]["val_top_k"] if result.history else float("nan"),
-                      "trained_top_k": best}
-        outcome["tune"] = TuneResult(str(ws.path), "encoder", "", int(len(y)), classes, result.kept_base,
-                                     result.message, result.history, time.perf_counter() - start, result.config,
-                                     validation, "encoder")
-        write_model_card(folder, outcome["tune"], data_source=source)
+                      "identity_top_k": fit.history[0]["val_top_k"] if fit.history else float("nan"),
+                      "trained_top_k": max(h["val_top_k"] for h in fit.history) if fit.history else float("nan"),
+                      "head_on_encoder_top_k": head_scores["head_top_k"], "kept_top_k": best}
+        if keep_if is not None and (fit.kept_base or not keep_if(best)):
+            return None, best
+        vectors, _ = embed_records(encoder, data.ids, data.texts, ws.cache, progress=progress)
+        tuned = head.transform(vectors) if head is not None else vectors
+        message = "; ".join(m for m in (fit.message, head_scores["message"]) if m)
+        out = TuneResult(str(ws.path), "encoder", "", int(len(y)), classes, fit.kept_base, message, fit.history,
+                         time.perf_counter() - start, fit.config, validation, "encoder",
+                         encoder_head=plain(head_scores))
 
-    if keep_if is not None:
-        import tempfile
+        def save(folder: Path) -> None:
+            shutil.copytree(model_dir, folder / TUNED_MODEL_DIR)
+            if head is not None:
+                head.save(folder / ENCODER_HEAD_DIR, encoder=encoder.identity)
+            write_model_card(folder, out, data_source=source)
 
-        with tempfile.TemporaryDirectory() as scratch:
-            train_into(Path(scratch) / "model")
-            best = outcome["tune"].validation["trained_top_k"]
-            if outcome["result"].kept_base or not keep_if(best):
-                return None, best
-            ref = ws.put_folder(lambda folder: _copy_tree(Path(scratch) / "model", folder), "encoder")
-    else:
-        ref = ws.put_folder(train_into, "encoder")
-    result, out = outcome["result"], outcome["tune"]
+        ref = ws.put_folder(save, "encoder")
     out.path = str(ws.objects.path(ref))
-    encoder = SentenceTransformerEncoder(ws.objects.path(ref))
-    vectors, _ = embed_records(encoder, data.ids, data.texts, ws.cache, progress=progress)
-    ws.put_vectors("tuned", vectors, encoder=encoder.identity, encoder_raw=raw.encoder, by="encoder",
+    identity = f"{encoder.identity}+head" if head is not None else encoder.identity
+    ws.put_vectors("tuned", tuned, encoder=identity, encoder_raw=raw.encoder, by="encoder",
+                   encoder_tuned=encoder.identity, head=head is not None,
                    raw_content=ws.vectors_info("raw")["content"], labels_fingerprint=fingerprint, labels_seq=labels_seq)
     ws.drop_artifact("head")
-    ws.record_artifact("tuned_encoder", {"ref": ref, "config": result.config, "kept_base": result.kept_base,
-                                         "message": result.message, "labels_seq": labels_seq})
-    return (out, out.validation["trained_top_k"]) if keep_if is not None else out
-
-
-def _copy_tree(source: Path, folder: Path) -> None:
-    import shutil
-
-    shutil.copytree(source, folder, dirs_exist_ok=True)
+    ws.record_artifact("tuned_encoder", {"ref": ref, "config": fit.config, "kept_base": fit.kept_base,
+                                         "best_epoch": fit.best_epoch, "message": message, "labels_seq": labels_seq, "head": head is not None,
+                                         "head_scores": plain(head_scores), "identity": encoder.identity})
+    return (out, best) if keep_if is not None else out
 
 
 def write_model_card(folder: Path, result: TuneResult, *, data_source: dict[str, Any]) -> Path:
@@ -303,6 +403,14 @@ def write_model_card(folder: Path, result: TuneResult, *, data_source: dict[str,
                 lines.append(f"| {name} (20% holdout) | {score['holdout_top_k']:.4f} | vs {score['vs']:.4f} | | |")
             else:
                 lines.append(f"| {name} | {score.get('skipped', '')} | | | |")
+    if result.encoder_head:
+        h = result.encoder_head
+        lines += ["", "## Head on the tuned encoder", "",
+                  f"The default head was fitted on the tuned encoder's vectors of the training labels and scored on "
+                  f"the {h['records']} validation records the best epoch was chosen on (top_{h['k']}):", "",
+                  "| vectors | validation top_k |", "|---|---|",
+                  f"| tuned encoder | {h['encoder_top_k']:.4f} |", f"| tuned encoder + head | {h['head_top_k']:.4f} |",
+                  "", f"Kept: **{'tuned encoder + head' if h['kept'] else 'tuned encoder alone'}**."]
     if result.history:
         lines += ["", "## Training history", "", "| " + " | ".join(result.history[0]) + " |",
                   "|" + "---|" * len(result.history[0])]

@@ -121,6 +121,7 @@ def finetune_encoder(
     from transformers import TrainerCallback
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
+    from likewise.encoders import CUDA_BATCH_SIZE
     from likewise.encoders.device import resolve_device
     from likewise.encoders.sentence_transformer import check_model_folder, default_model_path
     from likewise.labels import check_labels
@@ -144,6 +145,8 @@ def finetune_encoder(
     base = Path(base_model) if base_model is not None else default_model_path()
     check_model_folder(base)
     device = resolve_device(device)
+    # validation encodes in CUDA's larger batches on a GPU (the training batch is a hyperparameter: unchanged)
+    encode_batch = CUDA_BATCH_SIZE if device.startswith("cuda") else batch_size
     planned_epochs, planned_lr = plan_schedule(len(texts), time_budget, device=device)
     epochs = planned_epochs if epochs is None else int(epochs)
     lr = planned_lr if lr is None else float(lr)
@@ -162,7 +165,7 @@ def finetune_encoder(
     history: list[dict[str, float]] = []
     best = {"epoch": 0, "score": -1.0, "state": None}
     if has_val:
-        score = _val_top_k(model, list(val_texts), val_y, k, batch_size)
+        score = _val_top_k(model, list(val_texts), val_y, k, encode_batch)
         history.append({"epoch": 0, "val_top_k": score})
         best["score"] = score
 
@@ -177,7 +180,7 @@ def finetune_encoder(
 
         def on_epoch_end(self, args, state, control, **kw):
             if has_val:
-                score = _val_top_k(model, list(val_texts), val_y, k, batch_size)
+                score = _val_top_k(model, list(val_texts), val_y, k, encode_batch)
                 epoch = int(round(state.epoch or 0))
                 history.append({"epoch": epoch, "val_top_k": score})
                 if score > best["score"]:
@@ -258,6 +261,7 @@ def _save_model_atomic(model, output: Path) -> None:
     tmp = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}."))
     try:
         model.save(str(tmp), safe_serialization=True)
+        _classic_pooling_config(tmp)
         old = None
         if output.exists():
             old = output.with_name(f".{output.name}.old")
@@ -270,3 +274,21 @@ def _save_model_atomic(model, output: Path) -> None:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _classic_pooling_config(folder: Path) -> None:
+    """sentence-transformers 6 saves mean pooling as ``"pooling_mode": "mean"``; write it in the classic
+    form (``"pooling_mode_mean_tokens": true``, as the bundled model has it, and as sentence-transformers
+    still reads it) so the ONNX Runtime path, which checks that form, runs the tuned encoder too."""
+    import json
+
+    path = folder / "1_Pooling" / "config.json"
+    if not path.exists():
+        return
+    config = json.loads(path.read_text())
+    if config.get("pooling_mode") != "mean":
+        return
+    classic = {"word_embedding_dimension": config.get("embedding_dimension", config.get("word_embedding_dimension")),
+               "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": False,
+               "pooling_mode_mean_sqrt_len_tokens": False, "include_prompt": config.get("include_prompt", True)}
+    path.write_text(json.dumps(classic, indent=2))

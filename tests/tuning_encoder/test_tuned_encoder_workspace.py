@@ -1,0 +1,206 @@
+"""The tuned encoder as a first-class path: ONNX Runtime with its own cache identity, a head on top when it
+helps, the same vectors wherever it embeds, the device it runs on. Real BBC News records and the real MiniLM
+(one 1-epoch fine-tune of 60 records per module)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from likewise.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def bbc60():
+    """12 full-length BBC News articles per class (most longer than the 256-token window)."""
+    from likewise.datasets import load_dataset
+
+    data = load_dataset("bbc_news")
+    rng = np.random.default_rng(0)
+    picks = np.concatenate([rng.choice([i for i, lab in enumerate(data.labels) if lab == c], 12, replace=False)
+                            for c in data.classes])
+    return data.subset(np.sort(picks))
+
+
+@pytest.fixture(scope="module")
+def tuned_ws(tmp_path_factory, bbc60):
+    """A workspace embedded with the default model and `likewise tune --train-encoder` (1 epoch, CPU)."""
+    from likewise.encoders import get_encoder
+    from likewise.ops.embed import embed_into_workspace
+    from likewise.ops.tune import tune_workspace
+    from likewise.workspace import Workspace
+
+    ws = Workspace.open(tmp_path_factory.mktemp("tuned-encoder") / "ws", create=True)
+    embed_into_workspace(ws, bbc60, get_encoder("default"), source={"path": "bbc60"})
+    result = tune_workspace(ws, train_encoder=True,
+                            encoder_options={"epochs": 1, "batch_size": 16, "k": 5, "device": "cpu", "force": True})
+    return Workspace.open(ws.path), result
+
+
+@pytest.mark.slow
+def test_tuned_encoder_runs_on_onnx_with_the_torch_vectors_and_its_own_cache_identity(tuned_ws, bbc60, tmp_path):
+    from likewise.cache import EmbeddingCache, normalize_text, text_keys
+    from likewise.embedding import embed_records
+    from likewise.encoders import get_encoder
+    from likewise.encoders.onnx import OnnxEncoder
+    from likewise.ops.tune import load_tuned_encoder, tuned_model_folder
+
+    ws, result = tuned_ws
+    folder = ws.artifact_path("tuned_encoder")
+    fast = load_tuned_encoder(folder, device="cpu")
+    torch = get_encoder(tuned_model_folder(folder), runtime="torch", device="cpu")
+    assert isinstance(fast, OnnxEncoder) and not isinstance(torch, OnnxEncoder)
+    assert fast.identity == torch.identity and fast.max_tokens == torch.max_tokens == 256
+    texts = bbc60.texts[:20]
+    cosine = np.sum(fast.embed(texts) * torch.embed(texts), axis=1)
+    assert cosine.min() >= 0.9999
+    base = ws.vectors_info("raw")["encoder"]
+    assert fast.identity != base and fast.identity.startswith("st:tuned-encoder:")
+    assert not result.kept_identity  # force: the trained weights, so the identity must differ by weights too
+    assert fast.identity.split(":")[2] != base.split(":")[2]
+
+    # tune wrote every record's tuned-encoder vectors through the shared cache: embedding them again encodes none
+    _, stats = embed_records(fast, bbc60.ids, bbc60.texts, ws.cache)
+    assert stats.cache_hits == len(bbc60) and stats.encoded == 0
+    # and in a fresh cache: the first run encodes, the second is all hits, with the same vectors
+    cache = EmbeddingCache(tmp_path / "cache")
+    first, stats = embed_records(fast, bbc60.ids[:10], bbc60.texts[:10], cache)
+    assert stats.encoded == 10 and stats.cache_hits == 0
+    again, stats = embed_records(fast, bbc60.ids[:10], bbc60.texts[:10], cache)
+    assert stats.cache_hits == 10 and stats.encoded == 0
+    np.testing.assert_array_equal(first, again)
+    # the base model's cache entries are not the tuned encoder's: same texts, no hits under the base identity
+    found, _ = cache.lookup(base, text_keys([normalize_text(t) for t in bbc60.texts[:10]]))
+    assert not found.any()
+
+
+@pytest.mark.slow
+def test_tuned_vectors_are_the_kept_head_on_the_tuned_encoder_wherever_it_embeds(tuned_ws, bbc60):
+    """tune reports both validation scores and which was kept (result, --json dict, model card); the stored
+    tuned vectors equal head(tuned encoder(text)) when the head was kept, the encoder's alone otherwise, and a
+    text query is embedded the same way (a record's own text finds the record first)."""
+    from likewise.ops.search import search, text_query_vector
+    from likewise.ops.tune import plain, tuned_encoder_vectors
+
+    ws, result = tuned_ws
+    head = result.encoder_head
+    assert head is not None and head == plain(result.to_dict()["encoder_head"])
+    assert head["kept"] == (head["head_top_k"] > head["encoder_top_k"])
+    assert head["records"] == result.validation["records"] == 12
+    assert result.validation["kept_top_k"] == max(head["encoder_top_k"], head["head_top_k"] if head["kept"] else -1)
+    info = ws.vectors_info("tuned")
+    assert info["by"] == "encoder" and info["head"] == head["kept"]
+    assert info["encoder"] == info["encoder_tuned"] + ("+head" if head["kept"] else "")
+    card = (ws.artifact_path("tuned_encoder") / "MODEL_CARD.md").read_text()
+    assert "## Head on the tuned encoder" in card
+    assert f"{head['encoder_top_k']:.4f}" in card and f"{head['head_top_k']:.4f}" in card
+
+    stored = ws.vectors("tuned").vectors
+    again, identity = tuned_encoder_vectors(ws, bbc60.texts)
+    assert identity == info["encoder"]
+    assert np.sum(stored * again, axis=1).min() >= 0.9999
+    plain_vectors, plain_identity = tuned_encoder_vectors(ws, bbc60.texts[:3], with_head=False)
+    assert plain_identity == info["encoder_tuned"]
+    if head["kept"]:
+        assert np.abs(plain_vectors - stored[:3]).max() > 1e-3  # the head really changed them
+    query, query_identity = text_query_vector(ws, bbc60.texts[7], "tuned")
+    assert query_identity == info["encoder"] and float(query[0] @ stored[7]) >= 0.9999
+    hits = search(ws, text=bbc60.texts[7], k=3).hits
+    assert hits[0].id == bbc60.ids[7]
+
+
+def test_head_on_the_tuned_encoder_is_kept_only_when_it_scores_higher_on_validation():
+    """On BBC News hashing vectors a head helps, so it is kept; on vectors that already put every validation
+    record's class first (top_k 1.0) nothing can score higher, so no head is kept."""
+    from likewise.datasets import load_dataset
+    from likewise.encoders import get_encoder
+    from likewise.evaluation import holdout_split
+    from likewise.ops.tune import head_on_tuned_encoder
+
+    data = load_dataset("bbc_news")
+    data = data.subset(np.arange(0, len(data), 6))
+    y = np.asarray(data.labels, dtype=object)
+    vectors = get_encoder("hashing").embed(data.texts)
+    train, val = holdout_split(y, test_size=0.2, seed=0)
+    head, scores = head_on_tuned_encoder(vectors, y, train, val, k=10, seed=0)
+    assert scores["kept"] and head is not None and scores["head_top_k"] > scores["encoder_top_k"]
+    assert scores["records"] == len(val) and scores["k"] == 10
+
+    # each record moved next to its class's centroid: every validation record's k nearest share its class
+    centroids = {c: vectors[y == c].mean(axis=0) for c in set(y)}
+    perfect = np.stack([centroids[c] for c in y]) + 0.01 * vectors
+    head, scores = head_on_tuned_encoder(perfect, y, train, val, k=10, seed=0)
+    assert scores["encoder_top_k"] == 1.0
+    assert not scores["kept"] and head is None and "no head" in scores["message"]
+
+
+def test_tuned_encoder_device_follows_the_override_and_cuda_when_present(monkeypatch):
+    """A tuned-encoder folder (here the bundled model's folder, in the older top-level layout) runs on ONNX
+    Runtime on the CPU, on PyTorch with CUDA's batch when a GPU is present; --device / $LIKEWISE_DEVICE win."""
+    import torch
+
+    from likewise.encoders import CUDA_BATCH_SIZE, default_model_path
+    from likewise.encoders.onnx import OnnxEncoder
+    from likewise.ops.tune import load_tuned_encoder, tuned_model_folder
+
+    folder = default_model_path()
+    assert tuned_model_folder(folder) == folder
+    assert isinstance(load_tuned_encoder(folder, device="cpu"), OnnxEncoder)
+    monkeypatch.setenv("LIKEWISE_DEVICE", "cpu")
+    assert isinstance(load_tuned_encoder(folder), OnnxEncoder)
+    monkeypatch.delenv("LIKEWISE_DEVICE")
+    chosen = load_tuned_encoder(folder)
+    if torch.cuda.is_available():
+        assert not isinstance(chosen, OnnxEncoder)
+        assert chosen.device.startswith("cuda") and chosen.batch_size == CUDA_BATCH_SIZE
+    else:
+        assert isinstance(chosen, OnnxEncoder)
+        with pytest.raises(InputError, match="CUDA is not available"):
+            load_tuned_encoder(folder, device="cuda")
+
+
+@pytest.mark.slow
+def test_fine_tuning_ran_on_the_device_asked_for(tuned_ws):
+    ws, result = tuned_ws
+    assert result.config["device"] == "cpu" and ws.artifact("tuned_encoder")["config"]["device"] == "cpu"
+
+
+@pytest.mark.slow
+def test_classify_scores_raw_head_and_tuned_encoder_on_one_split_and_says_which_predicts(tuned_ws):
+    """`likewise classify` on a workspace with a tuned encoder: three rows on the same held-out records, the
+    encoder's from an encoder fine-tuned on the training records only; the choice is stated; --encoder no
+    skips that fine-tuning (and the "tuned" row is still a head, never the encoder trained on the test records)."""
+    import io
+    import json
+
+    from click.testing import CliRunner
+    from rich.console import Console
+
+    from likewise.cli.classify import render_classify
+    from likewise.cli.main import cli
+    from likewise.ops.classify import classify_workspace
+
+    ws, _ = tuned_ws
+    result = classify_workspace(ws, seed=0, device="cpu")
+    c = result.classification
+    assert [s.vectors for s in c.scores] == ["raw", "tuned", "encoder"]
+    assert len({s.test_records for s in c.scores}) == 1 and len({s.train_records for s in c.scores}) == 1
+    assert all(0 <= s.accuracy <= 1 and 0 <= s.macro_f1 <= 1 for s in c.scores)
+    made = c.config["encoder"]
+    assert made["train_records"] == c.config["split"]["train_records"] == c.scores[0].train_records
+    assert "training records only" in made["heldout_encoder"] and made["epochs"] >= 1
+    assert made["tuned_encoder"] == ws.vectors_info("tuned")["encoder_tuned"]
+    order = ["raw", "tuned", "encoder"]  # ties: later wins
+    assert c.predicted_with == max(c.scores, key=lambda s: (s.accuracy, order.index(s.vectors))).vectors
+    console = Console(file=io.StringIO(), width=120, color_system=None)
+    render_classify(result, console)
+    out = console.file.getvalue()
+    assert "tuned encoder" in out and "tuned (head)" in out and "the best held-out accuracy" in out
+    assert json.loads(json.dumps(result.to_dict()))["config"]["encoder"]["epochs"] == made["epochs"]
+
+    skipped = CliRunner().invoke(cli, ["classify", "-w", str(ws.path), "--json", "--encoder", "no",
+                                       "--predict-with", "tuned"])
+    assert skipped.exit_code == 0, skipped.output
+    report = json.loads(skipped.stdout)
+    assert [s["vectors"] for s in report["scores"]] == ["raw", "tuned"] and report["predicted_with"] == "tuned"
+    bad = CliRunner().invoke(cli, ["classify", "-w", str(ws.path), "--encoder", "no", "--predict-with", "encoder"])
+    assert bad.exit_code == 2 and "needs a tuned encoder" in bad.stderr
