@@ -214,3 +214,64 @@ def test_classify_workspace_without_tuning_scores_raw_only(tmp_path, hashing_enc
     result = classify_workspace(ws)
     assert [s.vectors for s in result.classification.scores] == ["raw"]
     assert result.classification.predicted_with == "raw" and len(result.classification.predicted) == 0
+
+
+# -- the tuned encoder's vectors as features ---------------------------------------------------------------------
+def test_encoder_features_are_a_third_row_scored_on_their_own_held_out_vectors():
+    """On BBC News (hashing vectors as raw, 64-d hashing vectors standing in for a tuned encoder's): the
+    ``encoder`` row is the logistic regression on the held-out vectors it was given, scored on the same split
+    as raw and tuned; predict_with="encoder" predicts with the every-record vectors; auto takes the best."""
+    from likewise.classify import DEFAULT_C, EncoderFeatures
+    from likewise.datasets import load_dataset
+    from likewise.encoders import HashingEncoder, get_encoder
+    from likewise.evaluation import fit_classifier, make_heldout
+
+    data = load_dataset("bbc_news")
+    data = data.subset(np.arange(0, len(data), 8))
+    labels = [None if i % 5 == 0 else lab for i, lab in enumerate(data.labels)]
+    raw = get_encoder("hashing").embed(data.texts)
+    other = HashingEncoder(dim=64).embed(data.texts)
+    heldout = make_heldout(raw, labels, seed=1, tune=True, tuner_options=FAST_TUNER)
+    features = EncoderFeatures(other[heldout.train_records], other[heldout.test_records], other, {"by": "test"})
+    result = classify_records(raw, labels, tuned=heldout.tuned, encoder=features, heldout=heldout,
+                              predict_with="encoder")
+    assert [s.vectors for s in result.scores] == ["raw", "tuned", "encoder"]
+    expected = score_classifier(other[heldout.train_records], heldout.y[heldout.train], other[heldout.test_records],
+                                heldout.y[heldout.test], vectors="encoder")
+    assert result.score("encoder") == expected
+    assert result.score("raw").test_records == expected.test_records == len(heldout.test)
+    assert result.predicted_with == "encoder" and result.config["encoder"] == {"by": "test"}
+    model = fit_classifier(other[heldout.positions], heldout.y, C=DEFAULT_C)
+    unlabeled = np.flatnonzero([lab is None for lab in labels])
+    np.testing.assert_array_equal(result.predicted, unlabeled)
+    np.testing.assert_array_equal(result.predicted_labels, model.predict(other[unlabeled]))
+
+    auto = classify_records(raw, labels, tuned=heldout.tuned, encoder=features, heldout=heldout)
+    best = max(auto.scores, key=lambda s: s.accuracy).accuracy
+    assert auto.score(auto.predicted_with).accuracy == best and auto.config["predict_choice"] == "auto"
+
+    with pytest.raises(InputError, match="needs a tuned encoder"):
+        classify_records(raw, labels, heldout=heldout, predict_with="encoder")
+    short = EncoderFeatures(other[heldout.train_records][:-1], other[heldout.test_records], other, {})
+    with pytest.raises(InputError, match="build them on this split"):
+        classify_records(raw, labels, encoder=short, heldout=heldout)
+    with pytest.raises(InputError, match="tuned-encoder vectors for"):
+        classify_records(raw, labels, encoder=EncoderFeatures(features.heldout_train, features.heldout_test,
+                                                              other[:-1], {}), heldout=heldout)
+
+
+def test_classify_workspace_encoder_choice_needs_a_tuned_encoder(tmp_path, hashing_encoder):
+    from likewise.datasets import load_dataset
+    from likewise.ops.embed import embed_into_workspace
+    from likewise.workspace import Workspace
+
+    data = load_dataset("bbc_news")
+    data = data.subset(np.arange(0, len(data), 20))
+    ws = Workspace.open(tmp_path / "ws", create=True)
+    embed_into_workspace(ws, data, hashing_encoder, source={"path": "bbc"})
+    with pytest.raises(InputError, match="--encoder yes needs a tuned encoder"):
+        classify_workspace(ws, encoder="yes")
+    with pytest.raises(InputError, match="unknown --encoder choice"):
+        classify_workspace(ws, encoder="maybe")
+    result = classify_workspace(ws, encoder="auto")  # no tuned encoder: raw only, no encoder row
+    assert [s.vectors for s in result.classification.scores] == ["raw"]

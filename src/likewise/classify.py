@@ -13,11 +13,15 @@ Protocol (the split is the one ``likewise evaluate`` uses, :func:`likewise.evalu
 3. **No leak through the head.** The workspace's tuned vectors come from a head trained on *every* label,
    test records included, so scoring them on the test records would flatter them. For the held-out score
    the tuned vectors are recomputed by a head trained on the training records only (``Tuner`` with the
-   workspace head's configuration; see :func:`likewise.evaluation.make_heldout`). For an encoder fine-tune
-   the held-out "tuned" score is that of such a head on the raw vectors, a stand-in for the encoder.
-4. Weak labels: a classifier fitted on *all* labeled records predicts a label and a confidence (its top
-   probability) for every unlabeled record. It uses the vectors that scored better on held-out records
-   (``predict_with="auto"``), or those asked for.
+   workspace head's configuration; see :func:`likewise.evaluation.make_heldout`).
+4. **The tuned encoder's vectors as features** (SetFit's recipe: the fine-tuned body's embeddings under a
+   logistic regression; a head on frozen vectors rarely helps one). Where the workspace holds a tuned
+   encoder, a third row, ``encoder``, scores them — again without a leak: for the held-out score the caller
+   fine-tunes an encoder on the training records only, with the tuned encoder's schedule
+   (:class:`EncoderFeatures`, built by :func:`likewise.ops.classify.encoder_features`).
+5. Weak labels: a classifier fitted on *all* labeled records predicts a label and a confidence (its top
+   probability) for every unlabeled record. It uses the vectors that scored best on held-out records
+   (``predict_with="auto"``; ties go to tuned, then to the encoder's), or those asked for.
 """
 from __future__ import annotations
 
@@ -39,7 +43,9 @@ DEFAULT_THRESHOLDS: tuple[float, ...] = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 WEAK_FORMATS = ("csv", "jsonl", "refinery")
 """Weak-label export formats: CSV or JSON lines (id, text, label, confidence, label_source) or a refinery
 JSON export (``<attribute>__<task>__MANUAL`` / ``__WEAK_SUPERVISION`` / ``__WEAK_SUPERVISION__confidence``)."""
-PREDICT_WITH = ("auto", "raw", "tuned")
+PREDICT_WITH = ("auto", "raw", "tuned", "encoder")
+#: ``predict_with="auto"`` breaks accuracy ties in this order (later wins)
+_TIE_ORDER = {"raw": 0, "tuned": 1, "encoder": 2}
 DEFAULT_C = 10.0
 
 
@@ -110,6 +116,22 @@ def score_classifier(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarra
 
 # -- classify and predict -------------------------------------------------------------------------------------
 @dataclass
+class EncoderFeatures:
+    """A tuned encoder's vectors as a classifier's features.
+
+    ``heldout_train`` / ``heldout_test``: vectors of the split's training and held-out records (in the order
+    of ``HeldOut.train_records`` / ``test_records``) by an encoder fine-tuned on the training records only,
+    for an honest held-out score; ``every_record``: vectors of every record by the tuned encoder trained on
+    all labels, for the predictions. ``config``: how the held-out encoder was made.
+    """
+
+    heldout_train: np.ndarray
+    heldout_test: np.ndarray
+    every_record: np.ndarray
+    config: dict[str, Any]
+
+
+@dataclass
 class Classification:
     """Held-out scores per kind of vectors, and the predictions for the unlabeled records.
 
@@ -134,6 +156,7 @@ def classify_records(
     labels: Sequence[Hashable | None],
     *,
     tuned: np.ndarray | None = None,
+    encoder: EncoderFeatures | None = None,
     heldout: HeldOut | None = None,
     tuner_options: dict[str, Any] | None = None,
     seed: int = 0,
@@ -148,7 +171,9 @@ def classify_records(
 
     ``tuned``: the tuned vectors of every record as the workspace holds them (used for the predictions
     only); when given, the held-out "tuned" score uses ``heldout.tuned`` (a head trained on the training
-    records, built here with ``tuner_options`` unless ``heldout`` is passed). See the module docstring.
+    records, built here with ``tuner_options`` unless ``heldout`` is passed). ``encoder``: a tuned encoder's
+    vectors (an ``encoder`` row; its held-out vectors must come from ``heldout``'s training records only).
+    See the module docstring.
     """
     start = time.perf_counter()
     raw = np.asarray(raw, dtype=np.float32)
@@ -158,24 +183,36 @@ def classify_records(
         raise InputError(f"{np.shape(tuned)[0]} tuned vectors for {raw.shape[0]} records; run `likewise tune` again")
     if predict_with == "tuned" and tuned is None:
         raise InputError("predict_with='tuned' needs tuned vectors; run `likewise tune` first")
+    if predict_with == "encoder" and encoder is None:
+        raise InputError("predict_with='encoder' needs a tuned encoder; run `likewise tune --train-encoder` first")
+    if encoder is not None and np.shape(encoder.every_record)[0] != raw.shape[0]:
+        raise InputError(f"{np.shape(encoder.every_record)[0]} tuned-encoder vectors for {raw.shape[0]} records; "
+                         "run `likewise tune --train-encoder` again")
     if heldout is None:
         heldout = make_heldout(raw, labels, seed=seed, test_size=test_size, budget=budget,
                                tune=tuned is not None, tuner_options=tuner_options, progress=progress)
-    kinds: list[tuple[str, np.ndarray]] = [("raw", raw)]
+    y, train, test = heldout.y, heldout.train_records, heldout.test_records
+    kinds: list[tuple[str, np.ndarray, np.ndarray]] = [("raw", raw[train], raw[test])]
     if tuned is not None:
         if heldout.tuned is None:
             raise InputError("the held-out split carries no tuned vectors; build it with make_heldout(tune=True)")
-        kinds.append(("tuned", heldout.tuned))
-    y, train, test = heldout.y, heldout.train_records, heldout.test_records
+        kinds.append(("tuned", heldout.tuned[train], heldout.tuned[test]))
+    if encoder is not None:
+        if (len(encoder.heldout_train), len(encoder.heldout_test)) != (len(train), len(test)):
+            raise InputError(f"{len(encoder.heldout_train)} + {len(encoder.heldout_test)} held-out tuned-encoder "
+                             f"vectors for a split of {len(train)} + {len(test)} records; build them on this split")
+        kinds.append(("encoder", encoder.heldout_train, encoder.heldout_test))
     scores = []
-    for i, (name, X) in enumerate(kinds):
+    for i, (name, X_train, X_test) in enumerate(kinds):
         progress(i, len(kinds) + 1, "scoring the classifier on held-out records")
-        scores.append(score_classifier(X[train], y[heldout.train], X[test], y[heldout.test], vectors=name, C=C,
+        scores.append(score_classifier(X_train, y[heldout.train], X_test, y[heldout.test], vectors=name, C=C,
                                        thresholds=thresholds))
+    choice = predict_with
     if predict_with == "auto":
-        best = max(scores, key=lambda s: (s.accuracy, s.vectors == "tuned"))
+        best = max(scores, key=lambda s: (s.accuracy, _TIE_ORDER[s.vectors]))
         predict_with = best.vectors
-    features = raw if predict_with == "raw" else np.asarray(tuned, dtype=np.float32)
+    features = {"raw": lambda: raw, "tuned": lambda: np.asarray(tuned, dtype=np.float32),
+                "encoder": lambda: np.asarray(encoder.every_record, dtype=np.float32)}[predict_with]()
     unlabeled = np.setdiff1d(np.arange(raw.shape[0]), heldout.positions)
     if len(unlabeled):
         model = fit_classifier(features[heldout.positions], y, C=C)
@@ -186,8 +223,11 @@ def classify_records(
         predicted_labels, confidences = np.array([], dtype=object), np.array([], dtype=float)
     progress(len(kinds) + 1, len(kinds) + 1, "scoring the classifier on held-out records")
     config = {"classifier": f"sklearn LogisticRegression(C={C}, max_iter={LOGREG_MAX_ITER})", "C": C,
-              "thresholds": list(thresholds), "predict_with": predict_with, "split": heldout.describe(),
+              "thresholds": list(thresholds), "predict_with": predict_with, "predict_choice": choice,
+              "split": heldout.describe(),
               "predictions_fitted_on": f"all {len(y)} labeled records"}
+    if encoder is not None:
+        config["encoder"] = encoder.config
     return Classification(scores, predict_with, unlabeled, predicted_labels, confidences, config,
                           time.perf_counter() - start)
 

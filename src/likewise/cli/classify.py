@@ -1,9 +1,9 @@
-"""``likewise classify``: a classifier on raw vs tuned vectors, held-out scores, weak labels."""
+"""``likewise classify``: a classifier on raw vs tuned vectors (and a tuned encoder's), held-out scores, weak labels."""
 from __future__ import annotations
 
 import click
 
-from likewise.cli.options import parse_budget, split_options, workspace_option
+from likewise.cli.options import device_option, parse_budget, split_options, workspace_option
 from likewise.cli.output import json_option, note, print_json, progress_bar, quiet_option, share, stdout, table, wants_json
 
 
@@ -17,27 +17,36 @@ from likewise.cli.output import json_option, note, print_json, progress_bar, qui
 @click.option("--min-confidence", type=float, default=None,
               help="Export only predictions with a confidence above this (default: all, so you can filter later).")
 @click.option("--predictions-only", is_flag=True, help="Export the predicted records only, not the labeled ones.")
-@click.option("--predict-with", type=click.Choice(["auto", "raw", "tuned"]), default="auto", show_default=True,
-              help="Vectors for the predictions; auto = those with the better held-out accuracy.")
+@click.option("--predict-with", type=click.Choice(["auto", "raw", "tuned", "encoder"]), default="auto",
+              show_default=True, help="Vectors for the predictions; auto = those with the best held-out accuracy "
+              "(encoder: the tuned encoder's vectors).")
+@click.option("--encoder", "encoder", type=click.Choice(["auto", "yes", "no"]), default="auto", show_default=True,
+              help="Score the tuned encoder's vectors as features too: auto = when `likewise tune` kept a tuned "
+              "encoder (fine-tunes one more on the training records only, for an honest held-out score); no = skip.")
 @click.option("--C", "C", type=float, default=10.0, show_default=True, help="Inverse regularisation of the classifier.")
 @split_options
+@device_option
 @workspace_option
 @json_option
 @quiet_option
-def classify_command(out, fmt, attribute, task, min_confidence, predictions_only, predict_with, C, seed, test_size,
-                     budget, workspace, as_json, quiet) -> None:
+def classify_command(out, fmt, attribute, task, min_confidence, predictions_only, predict_with, encoder, C, seed,
+                     test_size, budget, device, workspace, as_json, quiet) -> None:
     """Train a classifier on raw vs tuned vectors, score it on held-out records, label the unlabeled ones.
 
     A logistic regression is trained on the labeled records of the evaluation's split and scored on the
     held-out ones (accuracy, macro-F1, per class, and how a confidence threshold trades records for
     precision). The tuned vectors for that score come from a head trained on the training records only, so
-    nothing leaks. Then every unlabeled record gets a predicted label and a confidence, exported as weak
-    labels that `likewise embed` (or refinery) reads back with a confidence filter.
+    nothing leaks. Where `likewise tune` kept a fine-tuned encoder, its own vectors are scored too (SetFit's
+    recipe), from an encoder fine-tuned again on the training records only; the predictions use the vectors
+    with the best held-out accuracy, and the output says which. Then every unlabeled record gets a predicted
+    label and a confidence, exported as weak labels that `likewise embed` (or refinery) reads back with a
+    confidence filter.
 
     \b
     Example:
       likewise classify
       likewise classify -o weak_labels.csv
+      likewise classify --encoder no          # skip scoring the tuned encoder (it fine-tunes once more)
       likewise classify -o weak_labels.json --format refinery --task topic --min-confidence 0.7
       likewise embed weak_labels.csv --label-column label --confidence-column confidence --min-confidence 0.7 -w ws2
     """
@@ -49,7 +58,7 @@ def classify_command(out, fmt, attribute, task, min_confidence, predictions_only
         result = classify_workspace(ws, export=out, export_format=fmt, attribute=attribute, task=task,
                                     min_confidence=min_confidence, include_labeled=not predictions_only,
                                     seed=seed, test_size=test_size, budget=parse_budget(budget), C=C,
-                                    predict_with=predict_with, progress=progress)
+                                    predict_with=predict_with, encoder=encoder, device=device, progress=progress)
     if wants_json(as_json):
         print_json(result.to_dict())
         return
@@ -66,10 +75,16 @@ def render_classify(result, console=None) -> None:
     console = console or stdout
     c = result.classification
     split = c.config["split"]
+    # with a tuned encoder's row, "tuned" is a head on the raw vectors: say so
+    words = VECTOR_WORDS if c.score("encoder") is not None else {}
     console.print(table(f"Classifier on {split['test_records']:,} held-out records (trained on "
                         f"{split['train_records']:,}, budget {split['budget']})",
                         ["vectors", "accuracy", "macro-F1"],
-                        [[s.vectors, share(s.accuracy), share(s.macro_f1)] for s in c.scores]))
+                        [[words.get(s.vectors, s.vectors), share(s.accuracy), share(s.macro_f1)]
+                         for s in c.scores]))
+    if "encoder" in c.config:
+        console.print(f"tuned encoder: held-out score from an encoder {c.config['encoder']['heldout_encoder']}; "
+                      "predictions from the workspace's tuned encoder.", highlight=False)
     classes = list(c.scores[0].per_class)
     console.print(table("Per class, on held-out records",
                         ["class", "records"] + [f"{s.vectors} {m}" for s in c.scores for m in ("precision", "recall")],
@@ -84,8 +99,13 @@ def render_classify(result, console=None) -> None:
     above = result.weak.predicted_count(0.7)
     precision = held_out_precision(c, 0.7)
     worth = f" (held-out precision {share(precision)} at that threshold)" if precision is not None else ""
-    console.print(f"{len(c.predicted):,} unlabeled records predicted with {c.predicted_with} vectors; {above:,} with "
-                  f"confidence > 0.7{worth}.", highlight=False)
+    chosen = "the best held-out accuracy" if c.config.get("predict_choice") == "auto" else "as asked"
+    with_ = words.get(c.predicted_with, c.predicted_with)
+    console.print(f"{len(c.predicted):,} unlabeled records predicted with {with_} vectors ({chosen}); {above:,} "
+                  f"with confidence > 0.7{worth}.", highlight=False)
+
+
+VECTOR_WORDS = {"raw": "raw", "tuned": "tuned (head)", "encoder": "tuned encoder"}
 
 
 def register(group: click.Group) -> None:
