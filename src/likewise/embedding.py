@@ -87,8 +87,12 @@ def embed_records(
     out = np.empty((n, encoder.dim), dtype=np.float32)
     hits = encoded = duplicates = written = 0  # written: cache-miss records whose vectors are in ``out``
     # per chunk handed to encode_chunks, until its vectors come back: (first row, keys of its distinct
-    # misses, its missing rows, each missing row's position among the distinct ones)
-    pending: deque[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = deque()
+    # misses, its missing rows, each missing row's position among the distinct ones, rows to copy from
+    # earlier chunks' rows once those are written)
+    pending: deque[tuple[int, np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]] = deque()
+    # distinct texts handed out and not yet written to the cache -> their first row: a runner that asks for
+    # later chunks before earlier ones are written (Ray) still encodes a text once, as a local run does
+    handed: dict[bytes, int] = {}
 
     def chunks_to_encode() -> Iterator[list[str]]:
         nonlocal hits
@@ -98,22 +102,29 @@ def embed_records(
             found, cached = cache.lookup(encoder.identity, keys)
             if found.any():
                 out[lo : lo + len(chunk)][found] = cached
-            hits += int(found.sum())
             missing = np.flatnonzero(~found)
+            earlier = np.array([handed.get(keys[i].tobytes(), -1) for i in missing], dtype=np.int64)
+            copies = (lo + missing[earlier >= 0], earlier[earlier >= 0])
+            missing = missing[earlier < 0]
+            hits += int(found.sum()) + len(copies[0])  # a local run finds those in the cache
             # encode each distinct missing text once
             _, first, inverse = np.unique(keys[missing], axis=0, return_index=True, return_inverse=True)
             unique_rows = missing[first]
-            pending.append((lo, keys[unique_rows], missing, inverse.reshape(-1)))
+            handed.update((keys[i].tobytes(), lo + i) for i in unique_rows)
+            pending.append((lo, keys[unique_rows], missing, inverse.reshape(-1), copies))
             yield [chunk[i] for i in unique_rows]
 
     def encode_progress(done: int, total: int | None, description: str) -> None:
         progress(min(hits + written + done - encoded, n), n, description)
 
     for fresh in encode_chunks(encoder, chunks_to_encode(), encode_progress):
-        lo, unique_keys, missing, inverse = pending.popleft()
+        lo, unique_keys, missing, inverse, (copy_to, copy_from) = pending.popleft()
         if len(unique_keys):
             cache.add(encoder.identity, unique_keys, fresh)
             out[lo : lo + chunk_size][missing] = fresh[inverse]
+            for key in unique_keys:
+                handed.pop(key.tobytes(), None)
+        out[copy_to] = out[copy_from]  # earlier chunks are written before this one
         encoded += len(unique_keys)
         duplicates += len(missing) - len(unique_keys)
         written += len(missing)

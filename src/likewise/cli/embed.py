@@ -28,6 +28,9 @@ from likewise.cli.output import json_option, note, print_json, progress_bar, qui
 @click.option("--vectors", "vectors_file", type=click.Path(dir_okay=False), default=None,
               help="Use your own vectors instead of a model: .npy (row order) or .parquet/.jsonl (by id).")
 @click.option("--vector-column", default="vector", show_default=True, help="Vector column in a .parquet/.jsonl vector file.")
+@click.option("--ray", "ray_address", envvar="LIKEWISE_RAY_ADDRESS", default=None, metavar="ADDRESS",
+              help="Encode on this Ray cluster (HOST:PORT of its head, or $LIKEWISE_RAY_ADDRESS); same vectors and "
+                   "cache as a local run (likewise[ray]; see docs/scale.md).")
 @device_option
 @cache_option
 @workspace_option
@@ -35,7 +38,8 @@ from likewise.cli.output import json_option, note, print_json, progress_bar, qui
 @quiet_option
 def embed_command(data: str, text_columns: tuple[str, ...], label_column: str | None, id_column: str | None,
                   confidence_column: str | None, confidence_threshold: float, fmt: str | None, refinery_task: str | None,
-                  model: str, runtime: str, vectors_file: str | None, vector_column: str, device: str | None,
+                  model: str, runtime: str, vectors_file: str | None, vector_column: str, ray_address: str | None,
+                  device: str | None,
                   workspace: str, as_json: bool, quiet: bool) -> None:
     """Read records from DATA and store them with their embeddings in the workspace.
 
@@ -49,6 +53,7 @@ def embed_command(data: str, text_columns: tuple[str, ...], label_column: str | 
       likewise embed export.json --task sentiment --min-confidence 0.7
       likewise embed bbc_news
       likewise embed items.parquet --label-column label --vectors api_vectors.parquet
+      likewise embed bbc_news --ray 10.0.0.5:6379
     """
     from likewise.datasets import DATASETS, load_dataset
     from likewise.ops.embed import embed_into_workspace
@@ -79,7 +84,7 @@ def embed_command(data: str, text_columns: tuple[str, ...], label_column: str | 
         encoder = get_encoder(model, runtime=runtime, device=device)
     with progress_bar(quiet, "loading the model") as progress:
         result = embed_into_workspace(ws, dataset, encoder, source=source, threshold=confidence_threshold,
-                                      progress=progress)
+                                      ray_address=ray_address, progress=progress)
     if wants_json(as_json):
         print_json(result.to_dict())
         return

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from likewise.embedding import EmbedStats, embed_records
+from likewise.embedding import ChunkEncoder, EmbedStats, embed_records, encode_locally
 from likewise.errors import InputError
 from likewise.encoders.base import Encoder
 from likewise.progress import Progress, no_progress
@@ -36,6 +36,7 @@ def embed_into_workspace(
     *,
     source: dict,
     threshold: float | None = None,
+    ray_address: str | None = None,
     progress: Progress = no_progress,
 ) -> WorkspaceEmbedResult:
     """Embed ``dataset`` (through the shared cache) and store its records and raw vectors in the workspace;
@@ -47,10 +48,14 @@ def embed_into_workspace(
     events are then applied to the label store exactly once (see :meth:`Workspace.apply_label_import`).
     Tuned vectors made by the saved head are re-made by it (:func:`reapply_head`) when it still fits the
     encoder; other tuned vectors made from other raw vectors become stale.
+
+    ``ray_address``: encode the cache misses on that Ray cluster (:class:`likewise.ray_embed.RayEncoding`)
+    instead of in this process; everything else, the cache shards included, is as in a local run.
     """
     from likewise.ops.labels import dataset_label_changes
 
-    vectors, stats = embed_records(encoder, dataset.ids, dataset.texts, workspace.cache, progress=progress)
+    vectors, stats = embed_records(encoder, dataset.ids, dataset.texts, workspace.cache, progress=progress,
+                                   encode_chunks=chunk_encoder(encoder, ray_address))
     with workspace.writing("embed"):
         changes = dataset_label_changes(workspace, dataset)
         workspace.stage_label_import(changes, author=f"embed:{source.get('path') or '?'}")
@@ -66,6 +71,18 @@ def embed_into_workspace(
     written = workspace.apply_label_import()
     labels = {"written": written, "unchanged": 2 * len(dataset) - len(changes)}
     return WorkspaceEmbedResult(str(workspace.path), dataset.summary.to_dict(), stats, encoder.dim, labels, reapplied)
+
+
+def chunk_encoder(encoder: Encoder, ray_address: str | None) -> ChunkEncoder:
+    """Where ``likewise embed`` encodes: in this process, or on the Ray cluster at ``ray_address``."""
+    if not ray_address:
+        return encode_locally
+    if not encoder.cacheable or not encoder.spec:
+        raise InputError(f"--ray encodes with a model on the cluster; encoder {encoder.identity} cannot be rebuilt "
+                         "there (your own --vectors need no encoding): drop --ray")
+    from likewise.ray_embed import RayEncoding
+
+    return RayEncoding(ray_address)
 
 
 def reapply_head(workspace: Workspace, raw: np.ndarray, encoder: str) -> bool:
