@@ -163,6 +163,22 @@ def summarize(path: str) -> None:
               f"{cell('top_k')} | {cell('map_at_r')} | {cell('logreg_accuracy')} | "
               f"{np.mean([r['seconds'] for r in rs]):.1f} | {np.mean([r.get('embed_seconds', 0) for r in rs]):.1f} | "
               f"{load} |")
+    print()
+    print("| dataset | seeds (paired) | SetFit top_k | likewise top_k | likewise - SetFit | SetFit fit s | likewise fit s "
+          "| likewise_encoder top_k | likewise_encoder fit s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for dataset in dict.fromkeys(r["dataset"] for r in rows):
+        by = {(r["method"], r["seed"]): r for r in rows if r["dataset"] == dataset}
+        seeds = sorted(s for (m, s) in by if m == "setfit" and ("likewise", s) in by)
+        if not seeds:
+            continue
+        mean = lambda m, key: np.mean([by[(m, s)][key] for s in seeds if (m, s) in by])
+        enc = [s for s in seeds if ("likewise_encoder", s) in by]
+        print(f"| {dataset} | {','.join(map(str, seeds))} | {100 * mean('setfit', 'top_k'):.1f} | "
+              f"{100 * mean('likewise', 'top_k'):.1f} | {100 * (mean('likewise', 'top_k') - mean('setfit', 'top_k')):+.1f} | "
+              f"{mean('setfit', 'seconds'):.0f} | {mean('likewise', 'seconds'):.1f} | "
+              f"{100 * mean('likewise_encoder', 'top_k') if enc else float('nan'):.1f} | "
+              f"{mean('likewise_encoder', 'seconds') if enc else float('nan'):.0f} |")
 
 
 def main() -> None:
