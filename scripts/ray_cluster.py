@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -94,8 +95,9 @@ def wait_for_cpus(address: str, cpus: float, timeout: float = 180.0) -> None:
 def local_cluster(nodes: int = 2, cpus: int = 1, object_store_mb: int = 150,
                   temp_dir: str | Path | None = None) -> Iterator[str]:
     """A head plus ``nodes - 1`` worker nodes on loopback; yields the address (``127.0.0.1:PORT``)."""
-    base = Path(temp_dir) if temp_dir else Path(tempfile.mkdtemp(prefix="likewise-ray-"))
-    # Ray puts socket files under the temp folder: its path must stay short (AF_UNIX paths <= 107 bytes)
+    # Ray puts socket files under the temp folder: its path must stay short (AF_UNIX paths <= 107 bytes), so
+    # the default is directly under the system temp folder; a folder made here is removed afterwards
+    base = Path(temp_dir) if temp_dir else Path(tempfile.mkdtemp(prefix="lw-ray-"))
     port = free_port()
     address = f"127.0.0.1:{port}"
     common = [f"--num-cpus={cpus}", f"--object-store-memory={object_store_mb * 1024 * 1024}"]
@@ -110,6 +112,8 @@ def local_cluster(nodes: int = 2, cpus: int = 1, object_store_mb: int = 150,
         yield address
     finally:
         _stop(sessions)
+        if temp_dir is None:
+            shutil.rmtree(base, ignore_errors=True)
 
 
 def main() -> int:
