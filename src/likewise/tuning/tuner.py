@@ -97,7 +97,8 @@ class Tuner(TransformerMixin, BaseEstimator):
     * ``time_budget`` — seconds ``auto`` may spend comparing candidates (None: no limit).
     * ``self_training`` — rounds of self-training when ``fit`` is given unlabeled rows (missing labels): the
       fitted method is fitted again on the labeled rows plus the unlabeled ones it places most confidently
-      (:mod:`likewise.tuning.self_training`); 0 ignores unlabeled rows. Not run when the identity is kept.
+      (:mod:`likewise.tuning.self_training`), when the pseudo-labels are expected to be right (cross-validated
+      on the labels); 0 ignores unlabeled rows. Not run when the identity is kept.
 
     Fitted attributes: ``head_``, ``classes_``, ``n_features_in_``, ``history_`` (per epoch: loss,
     validation top_k), ``best_epoch_``, ``validation_`` (identity vs trained top_k, the k, the strategy),
@@ -284,7 +285,7 @@ class Tuner(TransformerMixin, BaseEstimator):
 
         with single_threaded():
             head, report = self_train(refit, self.head_, X, codes, X_unlabeled, rounds=int(self.self_training),
-                                      progress=progress)
+                                      seed=config.seed, progress=progress)
         self.head_ = head
         if last:
             self.history_, self.best_epoch_ = last["history"], last["best_epoch"]
