@@ -62,6 +62,10 @@ def test_onnx_runtime_gives_the_same_vectors(minilm):
     b = minilm.embed(TEXTS)
     assert float((a * b).sum(axis=1).min()) >= 0.9999
     assert onnx.graph_path.exists()
+    import onnx as onnx_format
+
+    ops = {node.op_type for node in onnx_format.load(str(onnx.graph_path), load_external_data=False).graph.node}
+    assert {"Attention", "SkipLayerNormalization"} <= ops  # the fused graph, not the plain export
 
 
 def test_user_vectors_npy_by_row(tmp_path):
