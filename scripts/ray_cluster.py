@@ -105,7 +105,8 @@ def local_cluster(nodes: int = 2, cpus: int = 1, object_store_mb: int = 150,
     log = base / "ray-start.log"
     try:
         sessions.add(_ray_start(["--head", "--node-ip-address=127.0.0.1", f"--port={port}",
-                                 "--include-dashboard=false", *common], base, log))
+                                 f"--ray-client-server-port={free_port()}", "--include-dashboard=false", *common],
+                                base, log))
         for _ in range(nodes - 1):
             sessions.add(_ray_start([f"--address={address}", *common], base, log))
         wait_for_cpus(address, nodes * cpus)

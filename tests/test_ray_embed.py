@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -41,12 +40,10 @@ def ray_address(tmp_path_factory):
     """A head node and one worker node, one CPU each; the workers export the ONNX graph where this session's
     driver does (never into the user's home)."""
     onnx_cache = tmp_path_factory.getbasetemp() / "onnx-cache"
-    # Ray's socket paths must stay short: its temp folder lives directly under the system temp folder
-    temp_dir = tempfile.mkdtemp(prefix="lw-ray-")
     saved = os.environ.get("LIKEWISE_ONNX_CACHE")
     os.environ["LIKEWISE_ONNX_CACHE"] = str(onnx_cache)  # inherited by the nodes' worker processes
     try:
-        with _ray_cluster_module().local_cluster(nodes=2, cpus=1, temp_dir=temp_dir) as address:
+        with _ray_cluster_module().local_cluster(nodes=2, cpus=1) as address:
             yield address
     finally:
         if saved is None:
@@ -176,3 +173,31 @@ def test_ray_refuses_user_vectors(tmp_path):
     with pytest.raises(InputError, match="drop --ray"):
         chunk_encoder(UserVectors(tmp_path / "v.npy"), "127.0.0.1:6379")
     assert chunk_encoder(get_encoder("hashing"), None).__name__ == "encode_locally"
+
+
+def test_gpu_workers_on_a_cluster_without_gpus_is_one_line(tmp_path, ray_address, reviews_csv):
+    result = run("embed", str(reviews_csv), "-t", "text", "--model", "hashing", "--ray", ray_address,
+                 "--ray-gpus", "1", "-w", str(tmp_path / "ws"), "--cache", str(tmp_path / "cache"), "--quiet")
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        f"Error: the Ray cluster at {ray_address} has 2 CPUs and 0 GPUs: not enough for one worker of 1 CPU(s) "
+        "and 1 GPU(s)"]
+    assert not (tmp_path / "ws" / "manifest.json").exists() and not list(tmp_path.rglob("shard-*.safetensors"))
+
+
+def test_a_port_that_is_not_ray_fails_in_bounded_time(tmp_path):
+    """Something listens but never speaks Ray's protocol: one attempt (about 40 s), then one line, not
+    Ray's default of 20 attempts."""
+    import socket
+    import time
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)  # the kernel accepts connections; nothing ever answers
+        address = f"127.0.0.1:{listener.getsockname()[1]}"
+        start = time.monotonic()
+        with pytest.raises(InputError, match=f"could not join the Ray cluster at {address}"):
+            embed_records(get_encoder("hashing"), ["a"], ["one text"], EmbeddingCache(tmp_path / "cache"),
+                          encode_chunks=RayEncoding(address))
+        assert time.monotonic() - start < 150
+    assert not list(tmp_path.rglob("shard-*.safetensors"))

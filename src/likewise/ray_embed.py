@@ -28,6 +28,8 @@ from likewise.progress import Progress, no_progress
 RAY_ADDRESS_ENV = "LIKEWISE_RAY_ADDRESS"
 #: seconds to wait for the cluster's head to answer before giving up with an error
 CONNECT_TIMEOUT_S = 10.0
+#: Ray's own setting: how many times (about once per 40 s) ray.init tries to reach the head
+GCS_WAIT_ENV = "RAY_gcs_server_port_wait_time_s"
 #: texts per map_batches call on a worker (one block each); the worker sorts them by length as locally
 RAY_BATCH_SIZE = 256
 
@@ -80,9 +82,7 @@ class EncodeBatch:
         # a worker's failure reaches the driver as this one line (see RayEncoding._job_error)
         try:
             encoder = get_encoder(spec["model"], runtime=spec.get("runtime", "auto"))
-        except ImportError as exc:
-            raise InputError(f"a Ray worker on {socket.gethostname()} cannot build the encoder: {exc}") from None
-        except InputError as exc:
+        except (ImportError, InputError) as exc:
             raise InputError(f"a Ray worker on {socket.gethostname()} cannot build the encoder: {exc}") from None
         if encoder.identity != identity or encoder.dim != dim:
             raise InputError(
@@ -134,11 +134,18 @@ class RayEncoding:
             yield ray
             return
         check_reachable(self.address)
+        # one connection attempt (about 40 s when something that is not Ray listens), not Ray's default of
+        # 20 attempts of that length
+        saved = os.environ.get(GCS_WAIT_ENV)
+        os.environ[GCS_WAIT_ENV] = saved or "1"
         try:
             ray.init(address=self.address, logging_level=logging.ERROR, log_to_driver=False,
                      include_dashboard=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise InputError(f"could not join the Ray cluster at {self.address}: {_first_line(exc)}") from None
+        finally:
+            if saved is None:
+                os.environ.pop(GCS_WAIT_ENV, None)
         logging.getLogger("ray").setLevel(logging.ERROR)
         try:
             yield ray

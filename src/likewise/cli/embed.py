@@ -31,6 +31,8 @@ from likewise.cli.output import json_option, note, print_json, progress_bar, qui
 @click.option("--ray", "ray_address", envvar="LIKEWISE_RAY_ADDRESS", default=None, metavar="ADDRESS",
               help="Encode on this Ray cluster (HOST:PORT of its head, or $LIKEWISE_RAY_ADDRESS); same vectors and "
                    "cache as a local run (likewise[ray]; see docs/scale.md).")
+@click.option("--ray-gpus", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="GPUs per Ray worker (0: CPU workers, one per CPU of the cluster).")
 @device_option
 @cache_option
 @workspace_option
@@ -39,7 +41,7 @@ from likewise.cli.output import json_option, note, print_json, progress_bar, qui
 def embed_command(data: str, text_columns: tuple[str, ...], label_column: str | None, id_column: str | None,
                   confidence_column: str | None, confidence_threshold: float, fmt: str | None, refinery_task: str | None,
                   model: str, runtime: str, vectors_file: str | None, vector_column: str, ray_address: str | None,
-                  device: str | None,
+                  ray_gpus: float, device: str | None,
                   workspace: str, as_json: bool, quiet: bool) -> None:
     """Read records from DATA and store them with their embeddings in the workspace.
 
@@ -54,6 +56,7 @@ def embed_command(data: str, text_columns: tuple[str, ...], label_column: str | 
       likewise embed bbc_news
       likewise embed items.parquet --label-column label --vectors api_vectors.parquet
       likewise embed bbc_news --ray 10.0.0.5:6379
+      likewise embed bbc_news --ray 10.0.0.5:6379 --ray-gpus 1       # one GPU per worker
     """
     from likewise.datasets import DATASETS, load_dataset
     from likewise.ops.embed import embed_into_workspace
@@ -84,7 +87,7 @@ def embed_command(data: str, text_columns: tuple[str, ...], label_column: str | 
         encoder = get_encoder(model, runtime=runtime, device=device)
     with progress_bar(quiet, "loading the model") as progress:
         result = embed_into_workspace(ws, dataset, encoder, source=source, threshold=confidence_threshold,
-                                      ray_address=ray_address, progress=progress)
+                                      ray_address=ray_address, ray_gpus=ray_gpus, progress=progress)
     if wants_json(as_json):
         print_json(result.to_dict())
         return

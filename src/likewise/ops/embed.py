@@ -37,6 +37,7 @@ def embed_into_workspace(
     source: dict,
     threshold: float | None = None,
     ray_address: str | None = None,
+    ray_gpus: float = 0.0,
     progress: Progress = no_progress,
 ) -> WorkspaceEmbedResult:
     """Embed ``dataset`` (through the shared cache) and store its records and raw vectors in the workspace;
@@ -49,13 +50,14 @@ def embed_into_workspace(
     Tuned vectors made by the saved head are re-made by it (:func:`reapply_head`) when it still fits the
     encoder; other tuned vectors made from other raw vectors become stale.
 
-    ``ray_address``: encode the cache misses on that Ray cluster (:class:`likewise.ray_embed.RayEncoding`)
-    instead of in this process; everything else, the cache shards included, is as in a local run.
+    ``ray_address``: encode the cache misses on that Ray cluster (:class:`likewise.ray_embed.RayEncoding`;
+    ``ray_gpus`` GPUs per worker, 0 for CPU workers) instead of in this process; everything else, the cache
+    shards included, is as in a local run.
     """
     from likewise.ops.labels import dataset_label_changes
 
     vectors, stats = embed_records(encoder, dataset.ids, dataset.texts, workspace.cache, progress=progress,
-                                   encode_chunks=chunk_encoder(encoder, ray_address))
+                                   encode_chunks=chunk_encoder(encoder, ray_address, ray_gpus))
     with workspace.writing("embed"):
         changes = dataset_label_changes(workspace, dataset)
         workspace.stage_label_import(changes, author=f"embed:{source.get('path') or '?'}")
@@ -73,8 +75,9 @@ def embed_into_workspace(
     return WorkspaceEmbedResult(str(workspace.path), dataset.summary.to_dict(), stats, encoder.dim, labels, reapplied)
 
 
-def chunk_encoder(encoder: Encoder, ray_address: str | None) -> ChunkEncoder:
-    """Where ``likewise embed`` encodes: in this process, or on the Ray cluster at ``ray_address``."""
+def chunk_encoder(encoder: Encoder, ray_address: str | None, ray_gpus: float = 0.0) -> ChunkEncoder:
+    """Where ``likewise embed`` encodes: in this process, or on the Ray cluster at ``ray_address`` (workers
+    of one CPU and ``ray_gpus`` GPUs each)."""
     if not ray_address:
         return encode_locally
     if not encoder.cacheable or not encoder.spec:
@@ -82,7 +85,7 @@ def chunk_encoder(encoder: Encoder, ray_address: str | None) -> ChunkEncoder:
                          "there (your own --vectors need no encoding): drop --ray")
     from likewise.ray_embed import RayEncoding
 
-    return RayEncoding(ray_address)
+    return RayEncoding(ray_address, num_gpus=ray_gpus)
 
 
 def reapply_head(workspace: Workspace, raw: np.ndarray, encoder: str) -> bool:
