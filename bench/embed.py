@@ -9,7 +9,8 @@ same Rotten Tomatoes texts so peak RSS is its own. Prints texts/s, the useful GF
 unpadded tokens: 2 x weights per token plus attention, from the model's config) and their share of the
 peak, peak RSS, the speed ratio to sentence-transformers and the minimum cosine between its vectors and
 sentence-transformers' (the static encoder has other vectors: no cosine). ``--variants`` times the ONNX
-choices side by side (batch sizes, a graph with ONNX Runtime's BERT fusions). ``--quality`` scores the
+choices side by side (the plain export vs the fused default graph, batch sizes, token-budget batches,
+spinning, the memory arena, 2 single-thread sessions vs one 2-thread session). ``--quality`` scores the
 static encoder against the default on BBC News and Rotten Tomatoes, raw and tuned (likewise.evaluation).
 The load average is printed with every table: the cores are shared. Then measures the embedding cache: a second run over the same records (hit rate,
 records/s). ``--big N`` also streams N records (Rotten Tomatoes texts repeated with a suffix, so each is new)
@@ -145,46 +146,76 @@ def report_big(n: int) -> None:
           f"(of which the output vectors {r['vectors_mb']:.0f} MB)")
 
 
-def variants(n: int, work: float) -> None:
-    """ONNX choices side by side in this process: batch sizes, and a graph exported with eager attention then
-    fused by ONNX Runtime's transformer optimizer (Attention, SkipLayerNorm, BiasGelu); kept only if faster."""
+def by_tokens(encoder, items: list[str], lengths: np.ndarray, budget: int) -> np.ndarray:
+    """Batches of about ``budget`` padded tokens (length-sorted, as Encoder.embed sorts) instead of n texts."""
+    out = np.empty((len(items), encoder.dim), dtype=np.float32)
+    order = np.argsort([len(t) for t in items], kind="stable")
+    batch, widest = [], 0
+    for i in list(order) + [None]:
+        if i is None or (batch and max(widest, lengths[i]) * (len(batch) + 1) > budget):
+            out[batch] = encoder.embed_batch([items[j] for j in batch])
+            batch, widest = [], 0
+        if i is not None:
+            batch.append(i)
+            widest = max(widest, int(lengths[i]))
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def variants(n: int, work: float, lengths: np.ndarray) -> None:
+    """ONNX choices side by side in this process, interleaved over 2 rounds (best of 2): the plain export
+    (sdpa attention, unfused) vs the fused default graph, batch sizes, batches by token budget, intra-op
+    spinning off, the memory arena off, and 2 single-thread sessions on halves of each batch vs one
+    2-thread session. Minimum cosine is to the default's vectors; only what is faster at >= 0.9999 is kept."""
     import onnxruntime as ort
-    from onnxruntime.transformers.optimizer import optimize_model
 
     from likewise.cache import normalize_text
-    from likewise.encoders import get_encoder
+    from likewise.encoders.onnx import OnnxEncoder
     from likewise.encoders.quiet import third_party_quiet
 
     items = [normalize_text(t) for t in texts(n)]
-    encoder = get_encoder("default", runtime="onnx")
-    encoder.embed(items[:32])
-    plain = encoder.session
+    default = OnnxEncoder()
+    default.embed(items[:32])
     with tempfile.TemporaryDirectory() as tmp:
         with third_party_quiet():
-            hf = encoder.model[0].auto_model
-        hf.set_attn_implementation("eager")  # the pattern the optimizer's attention fusion recognises
-        encoder._export(Path(tmp) / "eager.onnx")
-        with third_party_quiet():
-            fused = optimize_model(str(Path(tmp) / "eager.onnx"), model_type="bert", num_heads=hf.config.num_attention_heads,
-                                   hidden_size=hf.config.hidden_size, opt_level=0)
-        stats = {k: v for k, v in fused.get_fused_operator_statistics().items() if v}
-        fused.save_model_to_file(str(Path(tmp) / "fused.onnx"))
+            default.model[0].auto_model.set_attn_implementation("sdpa")
+        default._export(Path(tmp) / "sdpa.onnx", fuse=False)  # the graph before issue 11's fusion
+        plain = OnnxEncoder()
+        plain.embed(items[:8])
+        plain._session = plain.new_session(Path(tmp) / "sdpa.onnx")
+        no_arena = OnnxEncoder()
+        no_arena.embed(items[:8])
         options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        fused_session = ort.InferenceSession(str(Path(tmp) / "fused.onnx"), options, providers=["CPUExecutionProvider"])
-    print(f"\nONNX variants ({load()}); fused graph: {stats}")
-    print(f"{'variant':36} {'texts/s':>8} {'GFLOP/s':>8} {'min cos':>9}")
-    reference = None
-    for label, session, batch in [("exported graph, batch 8 (default)", plain, 8), ("exported graph, batch 32", plain, 32),
-                                  ("exported graph, batch 64", plain, 64), ("fused graph, batch 8", fused_session, 8),
-                                  ("fused graph, batch 32", fused_session, 32)]:
-        encoder._session, encoder.batch_size = session, batch
-        encoder.embed(items[:32])
-        t0 = time.perf_counter()
-        vectors = encoder.embed(items)
-        seconds = time.perf_counter() - t0
-        reference = vectors if reference is None else reference
-        print(f"{label:36} {n / seconds:8.1f} {work / seconds / 1e9:8.1f} {float((vectors * reference).sum(1).min()):9.6f}")
+        options.enable_cpu_mem_arena = False
+        no_arena._session = ort.InferenceSession(str(default.graph_path), options, providers=["CPUExecutionProvider"])
+    runs = {
+        "fused graph, batch 8 (default)": lambda: default.embed(items),
+        "plain export (sdpa), batch 8": lambda: plain.embed(items),
+    }
+    for batch in (16, 32):
+        encoder = OnnxEncoder(batch_size=batch)
+        runs[f"fused, batch {batch}"] = encoder.embed
+    for budget in (256, 512):
+        runs[f"fused, batches of ~{budget} tokens"] = (lambda b: lambda: by_tokens(default, items, lengths, b))(budget)
+    runs["fused, batch 8, spinning off"] = OnnxEncoder(spinning=False).embed
+    runs["fused, batch 8, memory arena off"] = lambda: no_arena.embed(items)
+    for batch in (16, 32):
+        runs[f"fused, 2 sessions x 1 thread, batch {batch}"] = OnnxEncoder(workers=2, batch_size=batch).embed
+    runs = {label: (run if run.__name__ == "<lambda>" else (lambda r: lambda: r(items))(run)) for label, run in runs.items()}
+    for run in runs.values():
+        run()  # warm: sessions loaded, first batches run
+    best, vectors = {label: float("inf") for label in runs}, {}
+    for _ in range(2):
+        for label, run in runs.items():
+            t0 = time.perf_counter()
+            vectors[label] = run()
+            best[label] = min(best[label], time.perf_counter() - t0)
+    reference = vectors["fused graph, batch 8 (default)"]
+    print(f"\nONNX variants, {n} texts, best of 2 interleaved rounds ({load()})")
+    print(f"{'variant':44} {'texts/s':>8} {'GFLOP/s':>8} {'x default':>9} {'min cos':>9}")
+    for label, seconds in best.items():
+        cos = float((vectors[label] * reference).sum(1).min())
+        print(f"{label:44} {n / seconds:8.1f} {work / seconds / 1e9:8.1f} "
+              f"{best['fused graph, batch 8 (default)'] / seconds:9.2f} {cos:9.6f}")
 
 
 def quality() -> None:
@@ -235,7 +266,7 @@ def main() -> None:
         return
     import torch
 
-    from likewise.encoders import default_model_path
+    from likewise.encoders import default_model_path, get_encoder
 
     peak = matmul_peak()
     print(f"# bench/embed.py: {args.n} Rotten Tomatoes texts, torch {torch.__version__}, {os.cpu_count()} CPUs, "
@@ -265,15 +296,18 @@ def main() -> None:
         gflops = work / r["seconds"] / 1e9 if same else float("nan")
         print(f"{method:24} {r['texts_per_s']:9.1f} {r['texts_per_s'] / ref['texts_per_s']:7.2f} {gflops:8.1f} "
               f"{100 * gflops / peak['gflops']:6.1f}% {cos} {r['peak_rss_mb']:12.0f} {r['load_s']:7.1f}")
+    onnx = get_encoder("default", runtime="onnx")
+    print(f"the default on CPU ('onnx' above): {onnx.graph_path.name} (fused graph), batch {onnx.batch_size}, "
+          f"{onnx.workers} session(s), intra-op threads {onnx.threads or 'ONNX Runtime default'}, "
+          f"spinning {'on' if onnx.spinning else 'off'}")
     if args.variants:
-        variants(args.n, work)
+        variants(args.n, work, lengths)
     if args.quality:
         quality()
 
     # cache: first run fills it (vectors reused from the runs above would not exercise the cache path)
     from likewise.cache import EmbeddingCache
     from likewise.embedding import embed_records
-    from likewise.encoders import get_encoder
 
     encoder = get_encoder("default")
     items = texts(args.n)

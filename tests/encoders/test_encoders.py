@@ -68,6 +68,21 @@ def test_onnx_runtime_gives_the_same_vectors(minilm):
     assert {"Attention", "SkipLayerNormalization"} <= ops  # the fused graph, not the plain export
 
 
+@pytest.mark.slow
+def test_onnx_parallel_sessions_give_the_same_vectors_in_order():
+    pytest.importorskip("onnxruntime")
+    from likewise.encoders.onnx import OnnxEncoder
+
+    texts = TEXTS * 3  # more texts than one batch, of mixed lengths
+    one = OnnxEncoder(batch_size=4).embed(texts)
+    two = OnnxEncoder(batch_size=4, workers=2, spinning=False)
+    both = two.embed(texts)
+    assert len(two._sessions) == 2
+    assert float((one * both).sum(axis=1).min()) >= 0.9999  # row by row: the order is kept
+    with pytest.raises(InputError, match="workers must be at least 1"):
+        OnnxEncoder(workers=0)
+
+
 def test_user_vectors_npy_by_row(tmp_path):
     vectors = np.random.default_rng(0).normal(size=(4, 8)).astype(np.float32)
     np.save(tmp_path / "v.npy", vectors)

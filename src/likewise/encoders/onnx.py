@@ -43,8 +43,16 @@ class OnnxEncoder(SentenceTransformerEncoder):
     #: ends the graph's file name; a new suffix when the graph changes but its vectors do not
     GRAPH_SUFFIX = ".fused.onnx"
 
-    def __init__(self, path: str | Path | None = None, *, threads: int | None = None, batch_size: int = 8) -> None:
+    def __init__(
+        self, path: str | Path | None = None, *, threads: int | None = None, batch_size: int = 8, workers: int = 1,
+        spinning: bool = True,
+    ) -> None:
+        """``workers`` > 1 runs that many single-thread sessions on consecutive slices of each batch at once
+        (ONNX Runtime releases the GIL) instead of one session with ``threads`` intra-op threads;
+        ``spinning=False`` lets idle intra-op threads sleep instead of spinning (a shared, loaded CPU)."""
         super().__init__(path, device="cpu", batch_size=batch_size)
+        if workers < 1:
+            raise InputError(f"workers must be at least 1, got {workers}")
         try:
             import onnxruntime  # noqa: F401
         except ImportError as exc:
@@ -53,7 +61,11 @@ class OnnxEncoder(SentenceTransformerEncoder):
         if pooling.exists() and '"pooling_mode_mean_tokens": true' not in pooling.read_text():
             raise InputError(f"{self.path}: the ONNX path supports mean pooling only; use the torch encoder")
         self.threads = threads
+        self.workers = workers
+        self.spinning = spinning
         self._session = None
+        self._sessions: list = []
+        self._pool = None
         self._tokenizer = None
 
     def _read_dim(self) -> int:
@@ -118,22 +130,33 @@ class OnnxEncoder(SentenceTransformerEncoder):
             progress(1, 1, "preparing the fast encoder (once)")
         self.session  # noqa: B018 - loads the session
 
+    def new_session(self, graph: str | Path, *, threads: int | None = None):
+        """An ONNX Runtime CPU session on ``graph`` with this encoder's settings (all graph optimisations)."""
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = threads
+        if not self.spinning:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+
     @property
     def session(self):
+        """The first (with ``workers=1`` the only) session; loads the graph, exporting it if needed."""
         if self._session is None:
-            import onnxruntime as ort
-
             if not self.graph_path.exists():
                 self._export(self.graph_path)
-            options = ort.SessionOptions()
-            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            if self.threads:
-                options.intra_op_num_threads = self.threads
-            self._session = ort.InferenceSession(str(self.graph_path), options, providers=["CPUExecutionProvider"])
+            self._session = self.new_session(self.graph_path, threads=1 if self.workers > 1 else self.threads)
             from transformers import AutoTokenizer
 
             self._tokenizer = AutoTokenizer.from_pretrained(str(self.path), local_files_only=True)
         return self._session
+
+    def _run(self, session, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        width = max(int(mask.sum(axis=1).max()), 1)  # this slice's own padding: rows are length-sorted
+        return session.run(None, {"input_ids": ids[:, :width], "attention_mask": mask[:, :width]})[0]
 
     def embed_batch(self, texts: list[str]) -> np.ndarray:
         session = self.session
@@ -141,5 +164,14 @@ class OnnxEncoder(SentenceTransformerEncoder):
             texts, padding=True, truncation=True, max_length=self.max_tokens or 512, return_tensors="np"
         )
         self.count_truncated(enc["attention_mask"].sum(axis=1).tolist())
-        feeds = {"input_ids": enc["input_ids"].astype(np.int64), "attention_mask": enc["attention_mask"].astype(np.int64)}
-        return session.run(None, feeds)[0]
+        ids, mask = enc["input_ids"].astype(np.int64), enc["attention_mask"].astype(np.int64)
+        if self.workers == 1 or len(texts) < 2:
+            return self._run(session, ids, mask)
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._sessions = [session] + [self.new_session(self.graph_path, threads=1) for _ in range(self.workers - 1)]
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="likewise-onnx")
+        slices = np.array_split(np.arange(len(texts)), min(self.workers, len(texts)))
+        parts = self._pool.map(lambda job: self._run(job[0], ids[job[1]], mask[job[1]]), zip(self._sessions, slices))
+        return np.concatenate(list(parts))
