@@ -21,7 +21,6 @@ the shards it merged (other processes may be adding shards to the same folder at
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import unicodedata
@@ -36,6 +35,7 @@ import xxhash
 
 from likewise.atomic import atomic_write, atomic_write_bytes
 from likewise.errors import InputError
+from likewise.tensorfile import header_bytes, read_header, tensor_range
 
 _SPACES = re.compile(r"\s+")
 KEY_BYTES = 16
@@ -131,24 +131,14 @@ def _open_shard(path: Path) -> _Shard:
     f = open(path, "rb")
     try:
         size = os.fstat(f.fileno()).st_size
-        head = f.read(8)
-        if len(head) != 8:
-            raise ValueError("truncated header")
-        n_header = int.from_bytes(head, "little")
-        if n_header > min(size - 8, 100_000_000):
-            raise ValueError("header length out of range")
-        header = json.loads(f.read(n_header))
+        header, base = read_header(f, size)
         expected = (header.get("__metadata__") or {}).get("sha256")
-        k, v = header["keys"], header["vectors"]
-        if k["dtype"] != "U8" or v["dtype"] != "F32" or len(k["shape"]) != 2 or len(v["shape"]) != 2:
-            raise ValueError("unexpected dtypes")
-        count, dim = int(v["shape"][0]), int(v["shape"][1])
-        if [int(x) for x in k["shape"]] != [count, KEY_BYTES]:
+        (count, key_bytes), k0, k1 = tensor_range(header, "keys", "U8", 2)
+        (rows, dim), v0, v1 = tensor_range(header, "vectors", "F32", 2)
+        if key_bytes != KEY_BYTES or rows != count:
             raise ValueError("unexpected shapes")
-        (k0, k1), (v0, v1) = (map(int, k["data_offsets"]), map(int, v["data_offsets"]))
-        base = 8 + n_header
-        if k1 - k0 != count * KEY_BYTES or v1 - v0 != count * dim * 4 or base + max(k1, v1) != size:
-            raise ValueError("data offsets do not match the shapes or the file size")
+        if base + max(k1, v1) != size:
+            raise ValueError("data offsets do not match the file size")
         digest = hashlib.sha256()
         f.seek(base + k0)
         raw_keys = f.read(k1 - k0)
@@ -181,13 +171,8 @@ def _write_shard(target: Path, identity: str, keys: np.ndarray, vector_blocks: I
     count = len(keys)
 
     def header(sha: str) -> bytes:
-        meta = {"__metadata__": {"identity": identity, "sha256": sha},
-                "keys": {"dtype": "U8", "shape": [count, KEY_BYTES], "data_offsets": [0, count * KEY_BYTES]},
-                "vectors": {"dtype": "F32", "shape": [count, dim],
-                            "data_offsets": [count * KEY_BYTES, count * KEY_BYTES + count * dim * 4]}}
-        text = json.dumps(meta, separators=(",", ":")).encode()
-        text += b" " * (-len(text) % 8)  # safetensors pads its header to 8 bytes
-        return len(text).to_bytes(8, "little") + text
+        return header_bytes([("keys", "U8", (count, KEY_BYTES)), ("vectors", "F32", (count, dim))],
+                            {"identity": identity, "sha256": sha})
 
     def write(tmp: str) -> None:
         digest = hashlib.sha256()
