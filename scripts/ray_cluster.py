@@ -71,7 +71,8 @@ def _ray_start(args: list[str], temp_dir: Path, log: Path) -> int:
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env)
         rc = proc.wait(timeout=300)
     if rc != 0:
-        raise RuntimeError(f"`ray start` failed (exit {rc}); see {log}")
+        tail = log.read_text(errors="replace").strip().splitlines()[-5:]
+        raise RuntimeError(f"`ray start` failed (exit {rc}): " + " | ".join(tail))
     return proc.pid
 
 
