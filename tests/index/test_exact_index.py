@@ -288,13 +288,13 @@ def test_empty_index_round_trips(tmp_path):
     assert loaded.count() == 0 and loaded.vector_kind == "tuned" and loaded.dimension == 5
 
 
-def _bbc_records():
+def _bbc_records(dim: int = 64):
     """The bundled BBC News articles as (ids, unit vectors, payloads) from the hashing encoder."""
     from likewise.datasets import load_dataset
     from likewise.encoders import HashingEncoder
 
     bbc = load_dataset("bbc_news")
-    vectors = HashingEncoder(dim=64).embed(list(bbc.texts))
+    vectors = HashingEncoder(dim=dim).embed(list(bbc.texts))
     ids = [str(i) for i in bbc.ids]
     return ids, vectors, [Payload(str(lab), None) for lab in bbc.labels]
 
@@ -346,3 +346,31 @@ def test_upsert_holds_one_matrix_not_two(monkeypatch):
     want.upsert(ids, data)
     np.testing.assert_array_equal(index.records()[1], want.records()[1])
     assert index.records()[0] == want.records()[0]
+
+
+def test_vectors_file_is_plain_safetensors_and_loads_without_a_bytes_copy(tmp_path):
+    import hashlib
+    import tracemalloc
+
+    from safetensors.numpy import load_file, save_file
+
+    ids, vectors, pays = _bbc_records(dim=1024)  # 9 MB of vectors: they, not the ids, dominate memory
+    index = ExactIndex(vectors.shape[1], encoder_id="hash", vector_kind="raw")
+    index.upsert(ids, vectors, pays)
+    index.save(tmp_path / "idx")
+    path = _vectors_file(tmp_path / "idx")
+    np.testing.assert_array_equal(load_file(path)["vectors"], index.records()[1])  # the reference reader agrees
+    tracemalloc.start()
+    loaded = ExactIndex.load(tmp_path / "idx")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    matrix_bytes = vectors.nbytes
+    assert peak < 1.5 * matrix_bytes, (peak, matrix_bytes)  # the matrix, ids and payloads; not bytes + matrix
+    np.testing.assert_array_equal(loaded.records()[1], index.records()[1])
+    # a vectors file written by safetensors itself (as older versions did) loads too
+    manifest_path = tmp_path / "idx" / "index.json"
+    save_file({"vectors": index.records()[1].copy()}, path)
+    manifest = json.loads(manifest_path.read_text())
+    manifest["vectors_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    manifest_path.write_text(json.dumps(manifest))
+    assert ExactIndex.load(tmp_path / "idx").search(vectors[:3], 5) == index.search(vectors[:3], 5)

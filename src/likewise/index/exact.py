@@ -10,7 +10,8 @@ On disk (:meth:`ExactIndex.save`), a folder holds::
                                     texts, the vectors file's name and its sha256
     vectors-<random>.safetensors    (n, dimension) float32, rows in manifest id order
 
-Both are written to a temporary file and renamed; the vectors file gets a fresh name and the manifest is
+The vectors file is written and read in blocks of rows (never held as bytes beside the matrix). Both are
+written to a temporary file and renamed; the vectors file gets a fresh name and the manifest is
 written last, so an interrupted save leaves the previous index readable. :meth:`ExactIndex.load` checks
 the checksum and shapes and raises :class:`~likewise.errors.InputError` on any damage.
 """
@@ -18,20 +19,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import uuid
 from bisect import bisect_left
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetensors import SafetensorError
-from safetensors.numpy import load as load_tensors
-from safetensors.numpy import save as save_tensors
-
 from likewise.errors import InputError
 from likewise.index.base import Filter, Hit, Index, Payload
 from likewise.neighbors import topk
 from likewise.atomic import atomic_write, atomic_write_text
+from likewise.tensorfile import header_bytes, read_header, tensor_range
 
 MANIFEST = "index.json"
 FORMAT = "likewise.exact-index"
@@ -172,9 +171,16 @@ class ExactIndex(Index):
         """Write the index to ``folder`` atomically (see the module docstring for the layout)."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        blob = save_tensors({"vectors": self._matrix})
         name = f"vectors-{uuid.uuid4().hex[:12]}.safetensors"
-        atomic_write(folder / name, lambda tmp: Path(tmp).write_bytes(blob))
+        digest = hashlib.sha256()
+
+        def write(tmp: str) -> None:  # streamed in blocks and hashed on the way: no copy of the matrix as bytes
+            with open(tmp, "wb") as out:
+                for part in self._vector_file_parts():
+                    digest.update(part)
+                    out.write(part)
+
+        atomic_write(folder / name, write)
         manifest = {
             "format": FORMAT,
             "version": FORMAT_VERSION,
@@ -183,7 +189,7 @@ class ExactIndex(Index):
             "vector_kind": self.vector_kind,
             "count": self.count(),
             "vectors_file": name,
-            "vectors_sha256": hashlib.sha256(blob).hexdigest(),
+            "vectors_sha256": digest.hexdigest(),
             "ids": self._ids,
             "labels": self._labels,
             "texts": self._texts,
@@ -192,6 +198,12 @@ class ExactIndex(Index):
         for stale in folder.glob("vectors-*.safetensors"):
             if stale.name != name:
                 stale.unlink(missing_ok=True)
+
+    def _vector_file_parts(self):
+        """The vectors file's bytes: a safetensors header, then the matrix in blocks of rows."""
+        yield header_bytes([("vectors", "F32", self._matrix.shape)])
+        for lo in range(0, len(self._matrix), MOVE_BLOCK):
+            yield np.ascontiguousarray(self._matrix[lo : lo + MOVE_BLOCK], dtype="<f4").reshape(-1).view(np.uint8)
 
     @classmethod
     def load(cls, folder: str | Path) -> ExactIndex:
@@ -232,17 +244,45 @@ class ExactIndex(Index):
         if any(a >= b for a, b in zip(ids, ids[1:])):
             raise corrupt(f"{MANIFEST} ids are not sorted and unique")
         try:
-            blob = vectors_path.read_bytes()
+            matrix = _read_vectors(vectors_path, expected, count, dimension)
         except OSError as exc:
             raise corrupt(f"cannot read {vectors_path.name}: {exc.strerror or exc}") from exc
-        actual = hashlib.sha256(blob).hexdigest()
-        if actual != expected:
-            raise corrupt(f"{vectors_path.name} has sha256 {actual[:12]}..., the manifest expects {expected[:12]}...")
-        try:
-            matrix = load_tensors(blob)["vectors"]
-        except (SafetensorError, KeyError, ValueError) as exc:
-            raise corrupt(f"{vectors_path.name} is not a readable safetensors file: {exc}") from exc
-        if matrix.shape != (count, dimension) or matrix.dtype != np.float32:
-            raise corrupt(f"vectors have shape {matrix.shape} {matrix.dtype}, expected ({count}, {dimension}) float32")
+        except ValueError as exc:
+            raise corrupt(f"{vectors_path.name}: {exc}") from exc
         index._set([str(i) for i in ids], matrix, labels, texts)
         return index
+
+
+def _read_vectors(path: Path, expected_sha256: str, count: int, dimension: int) -> np.ndarray:
+    """The (count, dimension) float32 matrix of a vectors file, read straight into its array (no copy as
+    bytes), with the sha256 of the whole file checked against the manifest's; ValueError names the damage."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        try:
+            header, start = read_header(f, size)
+            shape, begin, end = tensor_range(header, "vectors", "F32", 2)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a readable safetensors file: {exc}") from exc
+        f.seek(0)
+        digest.update(f.read(start + begin))
+        if shape != (count, dimension) or start + end != size:
+            matrix = None
+            digest.update(f.read())
+        else:
+            matrix = np.empty(shape, dtype="<f4")
+            view = matrix.reshape(-1).view(np.uint8)
+            done = 0
+            while done < len(view):
+                got = f.readinto(view[done : done + (1 << 24)])
+                if not got:
+                    break
+                done += got
+            digest.update(view[:done])
+            digest.update(f.read())
+    actual = digest.hexdigest()
+    if actual != expected_sha256:
+        raise ValueError(f"has sha256 {actual[:12]}..., the manifest expects {expected_sha256[:12]}...")
+    if matrix is None:
+        raise ValueError(f"vectors have shape {shape} float32, expected ({count}, {dimension}) float32")
+    return matrix.astype(np.float32, copy=False)
