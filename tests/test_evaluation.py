@@ -104,6 +104,20 @@ def test_heldout_uses_the_evaluation_split_and_a_head_that_never_saw_test_record
     np.testing.assert_allclose(heldout.tuned, alone, atol=1e-6)
 
 
+def test_unlabeled_positions_are_the_pool_outside_the_budget_and_unlabeled_records_never_test():
+    from likewise.evaluation import unlabeled_positions
+
+    _, y = _blobs(per_class=25)
+    labels = [None if i % 5 == 4 else lab for i, lab in enumerate(y)]
+    positions, y_l = labeled_arrays(labels)
+    pool, test = holdout_split(y_l, seed=2)
+    train = sample_budget(y_l, pool, 12, seed=2)
+    seen = unlabeled_positions(positions, pool, train, len(labels))
+    assert not set(seen) & set(positions[test]) and not set(seen) & set(positions[train])
+    assert set(seen) == set(range(len(labels))) - set(positions[test]) - set(positions[train])
+    assert {i for i in seen if labels[i] is None} == set(range(4, len(labels), 5))
+
+
 def test_heldout_within_a_sample_keeps_each_records_side_of_the_split():
     X, y = _blobs(per_class=40)
     full = make_heldout(X, list(y), seed=0, tune=False)

@@ -86,6 +86,17 @@ def sample_budget(y: np.ndarray, pool: np.ndarray, budget: int | str, *, seed: i
     return np.sort(np.concatenate(chosen))
 
 
+def unlabeled_positions(positions: np.ndarray, pool: np.ndarray, train: np.ndarray, n_records: int) -> np.ndarray:
+    """Record positions a method may see without their labels (self-training): the training pool outside the
+    budget and the records with no label at all; never a held-out test record.
+
+    ``positions``: record positions of the labeled records; ``pool`` and ``train`` index into them (as
+    :func:`holdout_split` and :func:`sample_budget` return); ``n_records``: all records.
+    """
+    no_label = np.setdiff1d(np.arange(n_records), positions)
+    return np.sort(np.concatenate([positions[np.setdiff1d(pool, train)], no_label]))
+
+
 # -- the held-out protocol ------------------------------------------------------------------------------------
 @dataclass
 class HeldOut:
@@ -340,7 +351,6 @@ def evaluate_methods(
         get_method(name)
     positions, y = labeled_arrays(labels)
     check_labels(y)
-    no_label = np.setdiff1d(np.arange(len(labels)), positions)
     result = EvaluationResult(config={"methods": list(methods), "budgets": [str(b) for b in budgets],
                                       "seeds": list(seeds), "k": k, "test_size": test_size,
                                       "labeled_records": int(len(y))})
@@ -358,7 +368,7 @@ def evaluate_methods(
                 continue
             train = sample_budget(y, pool, budget, seed=seed)
             X_train, y_train = X[positions[train]], y[train]
-            X_unlabeled = X[np.concatenate([positions[np.setdiff1d(pool, train)], no_label])]
+            X_unlabeled = X[unlabeled_positions(positions, pool, train, len(labels))]
             for name in methods:
                 start = time.perf_counter()
                 fit_apply = get_method(name)

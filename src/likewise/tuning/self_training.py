@@ -116,7 +116,7 @@ class SelfTraining:
     rounds: int
     share: float
     estimated_precision: float
-    #: per round: {"round", "pseudo_labeled", "per_class": {code: count}}
+    #: per round: {"round", "pseudo_labeled", "per_class": [count per class code]}
     history: list[dict[str, Any]] = field(default_factory=list)
     skipped: str = ""
 
@@ -153,7 +153,7 @@ def self_train(
         kept, codes = pseudo_labels(head.transform(X), y, head.transform(X_unlabeled), share=share)
         counts = np.bincount(codes, minlength=int(y.max()) + 1)
         report.history.append({"round": r + 1, "pseudo_labeled": int(len(kept)),
-                               "per_class": {int(c): int(n) for c, n in enumerate(counts)}})
+                               "per_class": [int(n) for n in counts]})
         if len(kept) == 0:
             break
         progress(r + 1, rounds, f"self-training: round {r + 1} of {rounds}, {len(kept):,} of {len(X_unlabeled):,} "
