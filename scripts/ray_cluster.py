@@ -63,17 +63,18 @@ def _stop(sessions: set[int], grace: float = 10.0) -> None:
             return
 
 
-def _ray_start(args: list[str], temp_dir: Path, log: Path) -> int:
-    """Runs `ray start ...` in a new session; returns the session id (= its pid)."""
+def _ray_start(args: list[str], temp_dir: Path, log: Path, sessions: set[int]) -> None:
+    """Runs `ray start ...` in a new session, whose id (= its pid) goes into ``sessions`` at once, so what a
+    failed start left running is stopped with the rest."""
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     with open(log, "ab") as out:
         proc = subprocess.Popen([str(RAY), "start", *args, f"--temp-dir={temp_dir}", "--disable-usage-stats"],
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env)
+        sessions.add(proc.pid)
         rc = proc.wait(timeout=300)
     if rc != 0:
         tail = log.read_text(errors="replace").strip().splitlines()[-5:]
         raise RuntimeError(f"`ray start` failed (exit {rc}): " + " | ".join(tail))
-    return proc.pid
 
 
 def wait_for_cpus(address: str, cpus: float, timeout: float = 180.0) -> None:
@@ -105,11 +106,10 @@ def local_cluster(nodes: int = 2, cpus: int = 1, object_store_mb: int = 150,
     sessions: set[int] = set()
     log = base / "ray-start.log"
     try:
-        sessions.add(_ray_start(["--head", "--node-ip-address=127.0.0.1", f"--port={port}",
-                                 f"--ray-client-server-port={free_port()}", "--include-dashboard=false", *common],
-                                base, log))
+        _ray_start(["--head", "--node-ip-address=127.0.0.1", f"--port={port}",
+                    f"--ray-client-server-port={free_port()}", "--include-dashboard=false", *common], base, log, sessions)
         for _ in range(nodes - 1):
-            sessions.add(_ray_start([f"--address={address}", *common], base, log))
+            _ray_start([f"--address={address}", *common], base, log, sessions)
         wait_for_cpus(address, nodes * cpus)
         yield address
     finally:
