@@ -3,6 +3,7 @@
     python bench/tune_experiments.py embed                      # once: cache MiniLM vectors (a few minutes)
     python bench/tune_experiments.py run --dataset bbc --budgets 25,100,250 --methods raw,reference,default
     python bench/tune_experiments.py speed                      # fit time on 10,000 labeled records
+    python bench/tune_experiments.py speed --n 100 --unlabeled 3000   # ... with self-training
 
 Protocol (likewise.evaluation's): a stratified 60/40 split by seed; a budget of b labeled records drawn
 from the 60% (stratified, at least 2 per class); every method is fitted on the budget only and scored on the
@@ -142,21 +143,31 @@ def run(dataset: str, budgets: list[int | str], names: list[str], seeds: list[in
                     f.write(json.dumps(row) + "\n")
 
 
-def speed(n: int, repeats: int) -> None:
-    """Fit time of the default Tuner on n labeled Rotten Tomatoes records (torch threads as configured)."""
+def speed(n: int, repeats: int, unlabeled: int = 0) -> None:
+    """Fit time of the default Tuner on n labeled Rotten Tomatoes records (torch threads as configured), plus
+    ``unlabeled`` more records passed without labels (self-training). Vectors: bench/quality.py's cache
+    (./.bench-cache)."""
     import torch
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from quality import vectors_for
 
     from likewise.tuning import Tuner
 
-    X, y = load("rt")
-    idx = np.random.default_rng(0).permutation(len(y))[:n]
+    X, labels, _ = vectors_for("rotten_tomatoes")
+    y = np.asarray(labels, dtype=object)
+    idx = np.random.default_rng(0).permutation(len(y))[: n + unlabeled]
+    fit_labels = [*y[idx[:n]], *([None] * unlabeled)]
     for r in range(repeats):
+        load_before = os.getloadavg()[0]
         start = time.perf_counter()
-        tuner = Tuner(k=1000, seed=r).fit(X[idx], y[idx])
+        tuner = Tuner(k=1000, seed=r).fit(X[idx], fit_labels)
         seconds = time.perf_counter() - start
-        print(json.dumps({"records": n, "seconds": round(seconds, 2), "epochs": len(tuner.history_),
-                          "best_epoch": tuner.best_epoch_, "strategy": tuner.validation_["strategy"],
-                          "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count()}), flush=True)
+        print(json.dumps({"records": n, "unlabeled": unlabeled, "seconds": round(seconds, 2),
+                          "epochs": len(tuner.history_), "best_epoch": tuner.best_epoch_,
+                          "strategy": tuner.validation_["strategy"], "self_training": tuner.self_training_,
+                          "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count(),
+                          "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)]}), flush=True)
 
 
 def main() -> None:
@@ -172,6 +183,7 @@ def main() -> None:
     s = sub.add_parser("speed")
     s.add_argument("--n", type=int, default=10_000)
     s.add_argument("--repeats", type=int, default=3)
+    s.add_argument("--unlabeled", type=int, default=0, help="records passed without labels (self-training)")
     args = parser.parse_args()
     if args.command == "embed":
         embed()
@@ -179,7 +191,7 @@ def main() -> None:
         run(args.dataset, [b if b == "all" else int(b) for b in args.budgets.split(",")], args.methods.split(","),
             [int(s) for s in args.seeds.split(",")], args.out)
     else:
-        speed(args.n, args.repeats)
+        speed(args.n, args.repeats, args.unlabeled)
 
 
 if __name__ == "__main__":
