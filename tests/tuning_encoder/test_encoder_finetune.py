@@ -102,3 +102,22 @@ def test_schedule_fits_the_time_budget():
     assert 1 <= epochs < DEFAULT_EPOCHS and DEFAULT_LR < lr <= 2e-4
     assert plan_schedule(100_000, 10) == (1, 2e-4)
     assert plan_schedule(1000, 150, device="cuda")[0] == DEFAULT_EPOCHS
+
+
+@pytest.mark.slow
+def test_training_stops_mid_epoch_when_the_time_budget_is_spent(tmp_path):
+    """A loaded CPU runs far slower than the plan: the budget stops training at a step, not only at an
+    epoch's end, and that partial epoch is still validated (so the best-epoch choice sees it)."""
+    from likewise.datasets import load_dataset
+    from likewise.tuning.encoder_finetune import finetune_encoder
+
+    data = load_dataset("bbc_news")
+    rng = np.random.default_rng(2)
+    picks = np.concatenate([rng.choice([i for i, lab in enumerate(data.labels) if lab == c], 12, replace=False)
+                            for c in data.classes])
+    texts, labels = [data.texts[i][:300] for i in picks], [data.labels[i] for i in picks]
+    result = finetune_encoder(texts[::2] + texts[1::4], labels[::2] + labels[1::4], tmp_path / "m", epochs=50,
+                              lr=5e-5, batch_size=8, k=3, val_texts=texts[3::4], val_labels=labels[3::4],
+                              device="cpu", force=True, time_budget=1.0)
+    assert result.config["stopped_at_budget"] and result.config["epochs_run"] < 1
+    assert [h["epoch"] for h in result.history] == [0, 1]  # the partial epoch, validated

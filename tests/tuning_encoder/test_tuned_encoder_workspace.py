@@ -115,6 +115,7 @@ def test_head_on_the_tuned_encoder_is_kept_only_when_it_scores_higher_on_validat
     from likewise.encoders import get_encoder
     from likewise.evaluation import holdout_split
     from likewise.ops.tune import head_on_tuned_encoder
+    from likewise.tuning.trainer import validation_k
 
     data = load_dataset("bbc_news")
     data = data.subset(np.arange(0, len(data), 6))
@@ -124,6 +125,11 @@ def test_head_on_the_tuned_encoder_is_kept_only_when_it_scores_higher_on_validat
     head, scores = head_on_tuned_encoder(vectors, y, train, val, k=10, seed=0)
     assert scores["kept"] and head is not None and scores["head_top_k"] > scores["encoder_top_k"]
     assert scores["records"] == len(val) and scores["k"] == 10
+    # k is the heads' validation k (a typical class's size - 1), never ~ the number of validation records,
+    # where every set of vectors would score the same
+    _, wide = head_on_tuned_encoder(vectors, y, train, val, k=100, seed=0)
+    assert wide["k"] == validation_k(100, y[val]) < len(val) // 2
+    assert wide["head_top_k"] != wide["encoder_top_k"]
 
     # each record moved next to its class's centroid: every validation record's k nearest share its class
     centroids = {c: vectors[y == c].mean(axis=0) for c in set(y)}

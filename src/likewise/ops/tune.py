@@ -181,12 +181,13 @@ def _encoder_if_better(ws, data, raw, positions, y, classes, tuner, options, rem
     from likewise.evaluation import holdout_split
     from likewise.metrics import evaluate
     from likewise.tuning import Tuner
+    from likewise.tuning.trainer import validation_k
 
     seed = int(options.get("seed", tuner.seed))
     train, val = holdout_split(y, test_size=0.2, seed=seed)
     params = {**tuner.get_params(), "method": tuner.method_}
     rival = Tuner(**params).fit(raw.vectors[positions[train]], y[train])
-    k = min(int(options.get("k", tuner.k)), len(val) - 1)
+    k = validation_k(int(options.get("k", tuner.k)), y[val])
     rival_score = float(evaluate(rival.transform(raw.vectors[positions[val]]), y[val], k, metrics=["top_k"])["top_k"])
     options = {"seed": seed, "epochs": None, "lr": None, "time_budget": remaining, **options}
     out = _tune_encoder(ws, data, raw, positions, y, classes, options, progress, start, fingerprint, labels_seq,
@@ -286,8 +287,9 @@ def head_on_tuned_encoder(vectors: np.ndarray, y: np.ndarray, train: np.ndarray,
     seen). Returns (the head or None when it does not score higher, the scores)."""
     from likewise.metrics import evaluate
     from likewise.tuning import Tuner
+    from likewise.tuning.trainer import validation_k
 
-    k = min(int(k), len(val) - 1)
+    k = validation_k(int(k), y[val])
     head = Tuner(seed=seed).fit(vectors[train], y[train], progress=progress)
     plain_score = float(evaluate(vectors[val], y[val], k, metrics=["top_k"])["top_k"])
     head_score = float(evaluate(head.transform(vectors[val]), y[val], k, metrics=["top_k"])["top_k"])
@@ -361,8 +363,9 @@ def _tune_encoder(ws, data, raw, positions, y, classes, options, progress, start
                    raw_content=ws.vectors_info("raw")["content"], labels_fingerprint=fingerprint, labels_seq=labels_seq)
     ws.drop_artifact("head")
     ws.record_artifact("tuned_encoder", {"ref": ref, "config": fit.config, "kept_base": fit.kept_base,
-                                         "best_epoch": fit.best_epoch, "message": message, "labels_seq": labels_seq, "head": head is not None,
-                                         "head_scores": plain(head_scores), "identity": encoder.identity})
+                                         "best_epoch": fit.best_epoch, "message": message, "labels_seq": labels_seq,
+                                         "head": head is not None, "head_scores": plain(head_scores),
+                                         "identity": encoder.identity})
     return (out, best) if keep_if is not None else out
 
 

@@ -89,11 +89,14 @@ def _loss_module(model, loss_name: str, loss_params: dict[str, Any]):
 
 
 def _val_top_k(model, texts: list[str], labels: np.ndarray, k: int, batch_size: int) -> float:
+    """top_k of the validation records among themselves, with the heads' k (:func:`validation_k`: at most a
+    typical class's size - 1; a k near the number of validation records would score every model the same)."""
     from likewise.metrics import evaluate
+    from likewise.tuning.trainer import validation_k
 
     vectors = model.encode(texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
                            show_progress_bar=False)
-    return float(evaluate(vectors, labels, min(k, len(texts) - 1), metrics=["top_k"])["top_k"])
+    return float(evaluate(vectors, labels, validation_k(k, labels), metrics=["top_k"])["top_k"])
 
 
 def finetune_encoder(
@@ -171,9 +174,15 @@ def finetune_encoder(
 
     epoch_started = {"at": time.perf_counter()}
 
+    stopped = {"at_budget": False}
+
     class Track(TrainerCallback):
         def on_step_end(self, args, state, control, **kw):
             progress(min(state.global_step, total_steps), total_steps, "fine-tuning the encoder")
+            if time_budget is not None and time.perf_counter() - start > time_budget:
+                # the budget is spent mid-epoch (a loaded CPU runs far slower than plan_schedule assumes):
+                # stop now; the trainer still ends the epoch, so this partial one is validated like the others
+                stopped["at_budget"] = control.should_training_stop = True
 
         def on_epoch_begin(self, args, state, control, **kw):
             epoch_started["at"] = time.perf_counter()
@@ -181,7 +190,7 @@ def finetune_encoder(
         def on_epoch_end(self, args, state, control, **kw):
             if has_val:
                 score = _val_top_k(model, list(val_texts), val_y, k, encode_batch)
-                epoch = int(round(state.epoch or 0))
+                epoch = len(history)  # epochs validated so far, epoch 0 included: a partial last one counts
                 history.append({"epoch": epoch, "val_top_k": score})
                 if score > best["score"]:
                     best.update(epoch=epoch, score=score,
@@ -240,7 +249,8 @@ def finetune_encoder(
         config={"base_model": str(base), "loss": loss, "loss_params": loss_params or {}, "epochs": epochs,
                 "batch_size": batch_size, "lr": lr, "k": k, "seed": seed, "device": device,
                 "train_records": len(texts), "val_records": len(val_texts) if has_val else 0,
-                "time_budget": time_budget, "epochs_run": int(round(trainer.state.epoch or 0))},
+                "time_budget": time_budget, "epochs_run": round(float(trainer.state.epoch or 0), 2),
+                "stopped_at_budget": stopped["at_budget"]},
     )
 
 
