@@ -81,7 +81,7 @@ class EncodeBatch:
 
         # a worker's failure reaches the driver as this one line (see RayEncoding._job_error)
         try:
-            encoder = get_encoder(spec["model"], runtime=spec.get("runtime", "auto"))
+            encoder = get_encoder(spec["model"], runtime=spec.get("runtime", "auto"), precision=spec.get("precision", "fp32"))
         except (ImportError, InputError) as exc:
             raise InputError(f"a Ray worker on {socket.gethostname()} cannot build the encoder: {exc}") from None
         if encoder.identity != identity or encoder.dim != dim:

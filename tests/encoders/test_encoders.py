@@ -129,3 +129,44 @@ def test_user_vectors_missing_column_and_pickled_npy(tmp_path):
     np.save(tmp_path / "obj.npy", np.array([{"x": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(InputError, match="not a plain .npy array of numbers"):
         UserVectors(tmp_path / "obj.npy")
+
+
+@pytest.mark.slow
+def test_int8_has_its_own_identity_and_close_vectors(minilm):
+    pytest.importorskip("onnxruntime")
+    import onnx as onnx_format
+
+    int8 = get_encoder("default", runtime="onnx", precision="int8")
+    fp32 = get_encoder("default", runtime="onnx")
+    assert int8.identity == fp32.identity + ":int8" and int8.graph_path != fp32.graph_path
+    assert int8.spec["precision"] == "int8"  # rebuilt as int8 for text queries
+    cosine = (int8.embed(TEXTS) * minilm.embed(TEXTS)).sum(axis=1)
+    assert cosine.mean() >= 0.98 and cosine.min() >= 0.95
+    assert cosine.min() < 0.9999  # really other vectors, hence the other identity
+    ops = {node.op_type for node in onnx_format.load(str(int8.graph_path), load_external_data=False).graph.node}
+    assert {"MatMulInteger", "DynamicQuantizeLinear"} <= ops
+    with pytest.raises(InputError, match="needs the ONNX runtime"):
+        get_encoder("default", runtime="torch", precision="int8")
+    with pytest.raises(InputError, match="unknown precision 'int4'"):
+        get_encoder("default", precision="int4")
+
+
+@pytest.mark.slow
+def test_embed_precision_int8_end_to_end_text_query_rebuilds_int8(tmp_path):
+    pytest.importorskip("onnxruntime")
+    import json
+
+    from click.testing import CliRunner
+
+    from likewise.cli.main import cli
+
+    path = tmp_path / "r.csv"
+    pd.DataFrame({"id": [f"r{i}" for i in range(len(TEXTS) - 1)], "text": TEXTS[:4] + TEXTS[5:]}).to_csv(path, index=False)
+    ws = str(tmp_path / "ws")
+    out = CliRunner().invoke(cli, ["embed", str(path), "-t", "text", "--precision", "int8", "-w", ws, "--json",
+                                   "--cache", str(tmp_path / "cache")], catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    found = CliRunner().invoke(cli, ["search", "--text", "the goalkeeper saved a penalty", "-k", "1", "-w", ws,
+                                     "--json"], catch_exceptions=False)
+    assert found.exit_code == 0, found.output  # the query is encoded as int8 too (else: identity mismatch)
+    assert json.loads(found.output.splitlines()[0])["id"] == "r1"  # the football record

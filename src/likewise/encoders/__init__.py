@@ -13,6 +13,7 @@ from pathlib import Path
 from likewise.encoders.base import Encoder, check_and_normalize
 from likewise.encoders.device import resolve_device
 from likewise.encoders.hashing import HashingEncoder
+from likewise.encoders.onnx import PRECISIONS  # "int8": ONNX Runtime only (onnxruntime is imported lazily)
 from likewise.encoders.sentence_transformer import SentenceTransformerEncoder, default_model_path
 from likewise.encoders.user_vectors import UserVectors
 from likewise.errors import InputError
@@ -32,12 +33,20 @@ RUNTIMES = ("auto", "torch", "onnx")
 CUDA_BATCH_SIZE = 128
 
 
+
+
 def get_encoder(
-    model: str | Path = "default", *, runtime: str = "auto", device: str | None = None, batch_size: int | None = None
+    model: str | Path = "default", *, runtime: str = "auto", device: str | None = None, batch_size: int | None = None,
+    precision: str = "fp32",
 ) -> Encoder:
     """Build an encoder from a model name ("default", "minilm") or a local sentence-transformers folder."""
     if runtime not in RUNTIMES:
         raise InputError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
+    if precision not in PRECISIONS:
+        raise InputError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision != "fp32" and (str(model) in ("hashing", "static") or runtime == "torch"):
+        raise InputError(f"--precision {precision} needs the ONNX runtime and a transformer model; "
+                         "use --runtime onnx (or auto on the CPU), or --precision fp32")
     if str(model) == "hashing":
         encoder: Encoder = HashingEncoder()
         encoder.spec = {"model": "hashing", "runtime": runtime}
@@ -61,16 +70,21 @@ def get_encoder(
     )
     if runtime == "onnx" and resolved != "cpu":
         raise InputError("the ONNX runtime runs on the CPU only; use --runtime torch for CUDA")
+    if precision != "fp32" and not use_onnx:
+        raise InputError(f"--precision {precision} needs ONNX Runtime on the CPU: install likewise[onnx] and use "
+                         "--runtime onnx without a CUDA --device, or --precision fp32")
     if use_onnx:
         from likewise.encoders.onnx import OnnxEncoder
 
-        encoder = OnnxEncoder(path, batch_size=batch_size or 8)
+        encoder = OnnxEncoder(path, batch_size=batch_size or 8, precision=precision)
     else:
         # a GPU is kept busy by larger batches (texts are length-sorted, so padding stays small)
         default_batch = CUDA_BATCH_SIZE if resolved.startswith("cuda") else 32
         encoder = SentenceTransformerEncoder(path, device=resolved, batch_size=batch_size or default_batch)
     # how to build this encoder again (stored in the workspace, so text queries use the same model)
     encoder.spec = {"model": str(Path(model).resolve()) if path is not None else str(model), "runtime": runtime}
+    if precision != "fp32":
+        encoder.spec["precision"] = precision
     return encoder
 
 
@@ -83,5 +97,6 @@ __all__ = [
     "default_model_path",
     "get_encoder",
     "MODELS",
+    "PRECISIONS",
     "RUNTIMES",
 ]

@@ -233,7 +233,7 @@ def text_query_vector(ws: Workspace, text: str, kind: str) -> tuple[np.ndarray, 
             raise InputError(f"the tuned vectors come from {tuned['encoder']!r} but the workspace's tuned encoder "
                              f"now loads as {identity!r}; run `likewise tune --train-encoder` again")
         return vector, identity
-    encoder = get_encoder(spec["model"], runtime=spec.get("runtime", "auto"))
+    encoder = get_encoder(spec["model"], runtime=spec.get("runtime", "auto"), precision=spec.get("precision", "fp32"))
     vector = encoder.embed([text])
     if encoder.identity != raw_encoder:
         raise InputError(f"the workspace's raw vectors come from {raw_encoder!r} but its model now loads as "

@@ -123,7 +123,8 @@ class Space:
                 if not spec:
                     raise InputError("this workspace's vectors were brought by the user (no model), so free text "
                                      "cannot be encoded; search by record id instead")
-                encoder = get_encoder(spec["model"], runtime=spec.get("runtime", "auto"))
+                encoder = get_encoder(spec["model"], runtime=spec.get("runtime", "auto"),
+                                      precision=spec.get("precision", "fp32"))
                 raw_encoder = (self.ws.vectors_info("raw") or {}).get("encoder")
                 if encoder.identity != raw_encoder:
                     raise InputError(f"the workspace's raw vectors come from {raw_encoder!r} but its model now loads "
