@@ -1,4 +1,4 @@
-"""Encoding speed and memory: sentence-transformers' own encode vs likewise's torch, ONNX and static paths.
+"""Encoding speed and memory: sentence-transformers' own encode vs likewise's torch, ONNX (fp32, int8) and static paths.
 
     python bench/embed.py [--n 5000] [--big 0] [--variants] [--quality]
 
@@ -111,7 +111,12 @@ def child(method: str, n: int, out: str) -> None:
     else:
         from likewise.encoders import get_encoder
 
-        encoder = get_encoder("static") if method == "static" else get_encoder("default", runtime=method)
+        if method == "static":
+            encoder = get_encoder("static")
+        elif method == "onnx-int8":  # --precision int8: other vectors (min cosine to ST shows how far)
+            encoder = get_encoder("default", runtime="onnx", precision="int8")
+        else:
+            encoder = get_encoder("default", runtime=method)
         encoder.embed(items[:32])
         load = time.perf_counter() - start
         t0 = time.perf_counter()
@@ -281,7 +286,7 @@ def main() -> None:
           f"(transformer paths)")
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for method in ("sentence-transformers", "torch", "onnx", "static"):
+        for method in ("sentence-transformers", "torch", "onnx", "onnx-int8", "static"):
             out = str(Path(tmp) / f"{method}.npy")
             proc = subprocess.run([sys.executable, __file__, "--child", method, "--n", str(args.n), "--out", out],
                                   capture_output=True, text=True, check=True)
@@ -296,6 +301,8 @@ def main() -> None:
         gflops = work / r["seconds"] / 1e9 if same else float("nan")
         print(f"{method:24} {r['texts_per_s']:9.1f} {r['texts_per_s'] / ref['texts_per_s']:7.2f} {gflops:8.1f} "
               f"{100 * gflops / peak['gflops']:6.1f}% {cos} {r['peak_rss_mb']:12.0f} {r['load_s']:7.1f}")
+    print(f"onnx-int8 / onnx (fp32 default): {results['onnx-int8']['texts_per_s'] / results['onnx']['texts_per_s']:.2f}x "
+          f"(--precision int8 is offered only while >= 1.5x; bench/int8.py for its held-out top_k)")
     onnx = get_encoder("default", runtime="onnx")
     print(f"the default on CPU ('onnx' above): {onnx.graph_path.name} (fused graph), batch {onnx.batch_size}, "
           f"{onnx.workers} session(s), intra-op threads {onnx.threads or 'ONNX Runtime default'}, "
