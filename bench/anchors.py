@@ -148,6 +148,7 @@ VECTOR_METHODS = ("raw", "lda", "lda_shrinkage", "reference", "likewise")
 def summarize(path: str) -> None:
     """A Markdown table of rows written with --out: mean [min-max] over seeds per dataset x method."""
     rows = [json.loads(line) for line in open(path, encoding="utf-8")]
+    rows = list({(r["dataset"], r["method"], r["seed"]): r for r in rows}.values())  # a rerun row replaces the earlier
     cells: dict[tuple[str, str], list[dict]] = {}
     for r in rows:
         cells.setdefault((r["dataset"], r["method"]), []).append(r)
