@@ -16,6 +16,7 @@ from likewise.tuning.self_training import (
     SELF_TRAINING_MIN_PRECISION,
     estimated_precision,
     pseudo_labels,
+    self_train,
 )
 
 
@@ -107,3 +108,22 @@ def test_self_training_is_saved_with_the_tuner(bbc, tmp_path) -> None:
     assert loaded.self_training_ == tuner.self_training_ and loaded.self_training_["unlabeled"] == 200
     assert loaded.get_params()["self_training"] == tuner.self_training
     np.testing.assert_allclose(loaded.transform(X[:20]), tuner.transform(X[:20]), atol=1e-6)
+
+
+def test_self_training_pseudo_labels_a_sample_of_at_most_max_unlabeled(bbc) -> None:
+    from likewise.tuning.closed_form import centroid_head
+
+    X, y, pool, _ = bbc
+    train = sample_budget(y, pool, 250, seed=0)
+    unlabeled = np.setdiff1d(pool, train)
+    codes = np.unique(y[train], return_inverse=True)[1]
+    seen = []
+
+    def fit(X_rows, y_rows):
+        seen.append(len(X_rows))
+        return centroid_head(X_rows, y_rows)
+
+    _, report = self_train(fit, centroid_head(X[train], codes), X[train], codes, X[unlabeled], rounds=1,
+                           max_unlabeled=300)
+    assert report.unlabeled == 300 and report.history[0]["pseudo_labeled"] == pytest.approx(150, abs=5)
+    assert seen == [len(train) + report.history[0]["pseudo_labeled"]]

@@ -47,6 +47,9 @@ PSEUDO_LABEL_SHARE = 0.5
 the development seeds at 25 labels: fewer, surer pseudo-labels)."""
 SELF_TRAINING_ROUNDS = 2
 """Rounds of pseudo-labeling and refitting the ``Tuner`` runs by default when it is given unlabeled rows."""
+SELF_TRAINING_MAX_UNLABELED = 20_000
+"""At most this many unlabeled records (a seeded random sample) are pseudo-labeled, so a workspace of a million
+records refits on tens of thousands, not hundreds of thousands (the bundled sets' pools are all below it)."""
 SELF_TRAINING_MIN_PRECISION = 0.65
 """Self-training runs only when :func:`estimated_precision` is at least this. Development seeds 0-2
 (bench/RESULTS.md): the estimate was 0.90-1.00 on BBC News (25-250 labels; self-training +6 to +9 points at
@@ -136,13 +139,17 @@ def self_train(
     rounds: int = SELF_TRAINING_ROUNDS,
     share: float = PSEUDO_LABEL_SHARE,
     min_precision: float = SELF_TRAINING_MIN_PRECISION,
+    max_unlabeled: int = SELF_TRAINING_MAX_UNLABELED,
     seed: int = 0,
     progress: Progress = no_progress,
 ) -> tuple[Head, SelfTraining]:
     """Starting from ``head`` (fitted on the labeled ``X``, ``y``), ``rounds`` times: pseudo-label
     ``X_unlabeled`` with the current head and refit with ``fit(X_rows, codes) -> Head`` on the labeled rows
-    plus the kept ones. Returns the last head and what was done; ``head`` itself when
-    :func:`estimated_precision` is below ``min_precision``."""
+    plus the kept ones (of at most ``max_unlabeled`` unlabeled records, sampled by ``seed``). Returns the last
+    head and what was done; ``head`` itself when :func:`estimated_precision` is below ``min_precision``."""
+    if len(X_unlabeled) > max_unlabeled:
+        sample = np.sort(np.random.default_rng(seed).choice(len(X_unlabeled), size=max_unlabeled, replace=False))
+        X_unlabeled = X_unlabeled[sample]
     precision = estimated_precision(X, y, seed, share=share)
     report = SelfTraining(int(len(X_unlabeled)), int(rounds), float(share), precision)
     if precision < min_precision:
