@@ -100,6 +100,8 @@ def tune_command(method, time_budget, head, loss, reference, k, epochs, lr, batc
                 rows.append((name, score.get("skipped", ""), "", ""))
         stdout.print(table(f"Methods compared ({result.selection['strategy']}); chosen: {result.method}",
                            ["method", f"validation top_{result.selection['k']}", "min-max", "seconds"], rows))
+    if result.self_training:
+        note(self_training_line(result.self_training))
     if result.validation:
         stdout.print(validation_table(result.validation, result.kind))
     saved = result.kind
@@ -125,3 +127,13 @@ def validation_table(validation: dict, kind: str = "head"):
 
 def register(group: click.Group) -> None:
     group.add_command(tune_command)
+
+
+def self_training_line(report: dict) -> str:
+    """One line on what self-training did with the unlabeled records."""
+    if report.get("skipped"):
+        return f"Self-training: {report['skipped']}."
+    rounds = report.get("history") or []
+    last = rounds[-1]["pseudo_labeled"] if rounds else 0
+    return (f"Self-training: {len(rounds)} round(s) on {report['unlabeled']:,} unlabeled records, {last:,} pseudo-labeled "
+            f"(expected {100 * report['estimated_precision']:.0f}% right, cross-validated on the labels).")

@@ -10,6 +10,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,9 @@ class TuneResult:
     #: encoder fine-tuning only: the default head fitted on the tuned encoder's vectors of the training labels,
     #: both validation scores and whether the head was kept (see :func:`head_on_tuned_encoder`)
     encoder_head: dict[str, Any] | None = None
+    #: head only: what self-training on the unlabeled records did (unlabeled records, the estimated share of
+    #: right pseudo-labels, records pseudo-labeled per round, or why it was skipped); None when all are labeled
+    self_training: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,6 +60,14 @@ def labeled(ws: Workspace):
     positions, y = labeled_arrays(data.labels)
     check_labels(y)
     return data, raw, positions, y, state
+
+
+def with_unlabeled(n: int, positions: np.ndarray, y: Sequence) -> np.ndarray:
+    """Labels for all ``n`` records: ``y`` at ``positions``, None (unlabeled) elsewhere — how the Tuner is given
+    the workspace's unlabeled vectors for self-training (:mod:`likewise.tuning.self_training`)."""
+    every = np.full(n, None, dtype=object)
+    every[np.asarray(positions, dtype=np.int64)] = np.asarray(y, dtype=object)
+    return every
 
 
 def label_counts_of(y: np.ndarray) -> dict[str, int]:
@@ -105,7 +117,7 @@ def tune_workspace(
         if options.get("method") == "auto" and time_budget is not None:
             options.setdefault("time_budget", time_budget)
         tuner = Tuner(**options)
-        tuner.fit(raw.vectors[positions], y, progress=progress)
+        tuner.fit(raw.vectors, with_unlabeled(len(raw.vectors), positions, y), progress=progress)
         selection = getattr(tuner, "selection_", None)
         if train_encoder is None and _encoder_asked(tuner, raw.encoder, len(y), time_budget, start):
             remaining = None if time_budget is None else time_budget - (time.perf_counter() - start)
@@ -124,7 +136,8 @@ def tune_workspace(
         result = TuneResult(str(ws.path), "head", "", int(len(y)), classes, kept, message,
                             plain(history), time.perf_counter() - start, plain(config),
                             plain(getattr(tuner, "validation_", {}) or {}), str(getattr(tuner, "method_", "head")),
-                            plain(selection) if selection else None)
+                            plain(selection) if selection else None,
+                            self_training=plain(getattr(tuner, "self_training_", None)))
         switch_in_head(ws, tuner, result, tuned, fingerprint=fingerprint, labels_seq=state.last_seq,
                        method=result.method, selection=result.selection)
         log_run(ws, "tune", config={"kind": result.kind, "method": result.method, **result.config}, labels=classes,

@@ -21,8 +21,8 @@ records of an evaluation are never among the unlabeled ones (:mod:`likewise.eval
 
 Wrong pseudo-labels teach the map the wrong classes: on Rotten Tomatoes (sentiment, 62-72% of the kept
 pseudo-labels right) self-training fell 1.5 points below the untouched vectors on one development seed. So it
-runs only when the pseudo-labels are expected to be right (:func:`estimated_precision`, at least
-``SELF_TRAINING_MIN_PRECISION``): the same rule applied inside the labeled records, by cross-validation
+runs only when the pseudo-labels are expected to be right (:func:`estimated_precision` less one standard
+error, :func:`precision_lower_bound`, at least ``SELF_TRAINING_MIN_PRECISION``): the same rule applied inside the labeled records, by cross-validation
 (class-centroid map fitted on the training folds, pseudo-labels for the held-out fold, the share right among
 the kept ones). No training is needed for that estimate.
 
@@ -51,7 +51,8 @@ SELF_TRAINING_MAX_UNLABELED = 20_000
 """At most this many unlabeled records (a seeded random sample) are pseudo-labeled, so a workspace of a million
 records refits on tens of thousands, not hundreds of thousands (the bundled sets' pools are all below it)."""
 SELF_TRAINING_MIN_PRECISION = 0.65
-"""Self-training runs only when :func:`estimated_precision` is at least this. Development seeds 0-2
+"""Self-training runs only when :func:`estimated_precision` less one standard error
+(:func:`precision_lower_bound`) is at least this. Development seeds 0-2
 (bench/RESULTS.md): the estimate was 0.90-1.00 on BBC News (25-250 labels; self-training +6 to +9 points at
 25 labels), 0.68-0.78 on Rotten Tomatoes at 100 and 250 labels (+0.6 and +2.2) but 0.52-0.63 at 25 labels,
 where it lost (one seed 1.5 points below the untouched vectors); FOLDOC 0.65-0.72 at 250 labels (+1.4);
@@ -91,11 +92,11 @@ def pseudo_labels(
     return positions, assigned[positions].astype(np.int64)
 
 
-def estimated_precision(X: np.ndarray, y: np.ndarray, seed: int, *, share: float = PSEUDO_LABEL_SHARE) -> float:
-    """The share of right labels among the pseudo-labels :func:`pseudo_labels` would keep, estimated on the
-    labeled records (``X``, int codes ``y``): for each split of :func:`likewise.tuning.trainer.stratified_folds`,
-    the class-centroid map is fitted on the training folds and the held-out fold is pseudo-labeled as if it
-    were unlabeled."""
+def pseudo_label_trials(X: np.ndarray, y: np.ndarray, seed: int, *, share: float = PSEUDO_LABEL_SHARE
+                        ) -> tuple[int, int]:
+    """(right, kept): :func:`pseudo_labels` tried on the labeled records (``X``, int codes ``y``): for each split of
+    :func:`likewise.tuning.trainer.stratified_folds`, the class-centroid map is fitted on the training folds and
+    the held-out fold is pseudo-labeled as if it were unlabeled; the kept pseudo-labels and how many are right."""
     from likewise.tuning.closed_form import centroid_head
     from likewise.tuning.trainer import stratified_folds
 
@@ -107,7 +108,30 @@ def estimated_precision(X: np.ndarray, y: np.ndarray, seed: int, *, share: float
         kept, codes = pseudo_labels(head.transform(X[train]), codes_train, head.transform(X[val]), share=share)
         right += int((classes[codes] == y[val][kept]).sum())
         kept_total += len(kept)
-    return right / kept_total if kept_total else 0.0
+    return right, kept_total
+
+
+def estimated_precision(X: np.ndarray, y: np.ndarray, seed: int, *, share: float = PSEUDO_LABEL_SHARE) -> float:
+    """The share of right labels among the pseudo-labels :func:`pseudo_labels` would keep, estimated on the
+    labeled records (:func:`pseudo_label_trials`); 0 when none would be kept."""
+    right, kept = pseudo_label_trials(X, y, seed, share=share)
+    return right / kept if kept else 0.0
+
+
+def precision_lower_bound(right: int, kept: int) -> float:
+    """The estimated precision less one binomial standard error, ``p - sqrt(p (1 - p) / kept)``: what the gate
+    compares with ``SELF_TRAINING_MIN_PRECISION``, so an estimate from a few dozen labeled records has to clear
+    the bar by its own uncertainty (60 records at 67% right: 0.67 - 0.06 = 0.61). 0 when nothing was kept.
+
+    >>> round(precision_lower_bound(40, 60), 3)
+    0.606
+    >>> precision_lower_bound(25, 25)
+    1.0
+    """
+    if kept <= 0:
+        return 0.0
+    p = right / kept
+    return float(p - np.sqrt(p * (1 - p) / kept))
 
 
 @dataclass
@@ -119,13 +143,16 @@ class SelfTraining:
     rounds: int
     share: float
     estimated_precision: float
+    #: the estimate less one standard error (:func:`precision_lower_bound`), what the gate compares
+    precision_lower_bound: float = 0.0
     #: per round: {"round", "pseudo_labeled", "per_class": [count per class code]}
     history: list[dict[str, Any]] = field(default_factory=list)
     skipped: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {"unlabeled": self.unlabeled, "rounds": self.rounds, "share": self.share,
-                "estimated_precision": round(self.estimated_precision, 4), "history": self.history,
+                "estimated_precision": round(self.estimated_precision, 4),
+                "precision_lower_bound": round(self.precision_lower_bound, 4), "history": self.history,
                 "skipped": self.skipped}
 
 
@@ -150,11 +177,14 @@ def self_train(
     if len(X_unlabeled) > max_unlabeled:
         sample = np.sort(np.random.default_rng(seed).choice(len(X_unlabeled), size=max_unlabeled, replace=False))
         X_unlabeled = X_unlabeled[sample]
-    precision = estimated_precision(X, y, seed, share=share)
-    report = SelfTraining(int(len(X_unlabeled)), int(rounds), float(share), precision)
-    if precision < min_precision:
-        report.skipped = (f"pseudo-labels expected {100 * precision:.0f}% right (cross-validated on the labels), "
-                          f"below {100 * min_precision:.0f}%: the unlabeled records were not used")
+    right, kept_total = pseudo_label_trials(X, y, seed, share=share)
+    precision = right / kept_total if kept_total else 0.0
+    bound = precision_lower_bound(right, kept_total)
+    report = SelfTraining(int(len(X_unlabeled)), int(rounds), float(share), precision, bound)
+    if bound < min_precision:
+        report.skipped = (f"pseudo-labels expected {100 * precision:.0f}% right (cross-validated on {kept_total} "
+                          f"labeled records; {100 * bound:.0f}% less one standard error), below "
+                          f"{100 * min_precision:.0f}%: the unlabeled records were not used")
         return head, report
     for r in range(rounds):
         kept, codes = pseudo_labels(head.transform(X), y, head.transform(X_unlabeled), share=share)
