@@ -210,3 +210,19 @@ def test_classify_scores_raw_head_and_tuned_encoder_on_one_split_and_says_which_
     assert [s["vectors"] for s in report["scores"]] == ["raw", "tuned"] and report["predicted_with"] == "tuned"
     bad = CliRunner().invoke(cli, ["classify", "-w", str(ws.path), "--encoder", "no", "--predict-with", "encoder"])
     assert bad.exit_code == 2 and "needs a tuned encoder" in bad.stderr
+
+
+@pytest.mark.slow
+def test_report_predicts_with_the_vectors_it_scored_when_the_encoder_was_fine_tuned(tuned_ws):
+    """The report's classifier cannot retrain the encoder per report: its 'tuned' row is a head trained on the
+    training records, and its predictions must then use that head's vectors too, never the fine-tuned encoder's
+    (whose score the report does not show); the report says so."""
+    from likewise.report.content import ReportOptions, gather
+
+    ws, _ = tuned_ws
+    assert ws.vectors_info("tuned")["by"] == "encoder"
+    data = gather(ws, ReportOptions(k=5))
+    assert any("classifier's 'tuned' scores and predictions use a head" in note for note in data.notes)
+    c = data.classification
+    assert [s.vectors for s in c.scores] == ["raw", "tuned"]
+    assert c.predicted_with in {"raw", "tuned"}

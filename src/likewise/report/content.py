@@ -207,9 +207,11 @@ def gather(ws, options: ReportOptions | None = None, *, progress: Progress = no_
     heldout = make_heldout(raw_v.vectors, data.labels, seed=options.seed, test_size=options.test_size,
                            budget=options.budget, tuner_options=workspace_tuner_options(ws), within=shown,
                            progress=progress)
-    if tuned_v.encoder and (ws.vectors_info("tuned") or {}).get("by") == "encoder":
-        notes.append("The tuned vectors came from a fine-tuned encoder; held-out scores of 'tuned' use a head "
-                     "trained on the training records instead (retraining the encoder per report is too slow).")
+    by_encoder = bool(tuned_v.encoder) and (ws.vectors_info("tuned") or {}).get("by") == "encoder"
+    if by_encoder:
+        notes.append("The tuned vectors came from a fine-tuned encoder; the classifier's 'tuned' scores and "
+                     "predictions use a head trained on the training records instead (retraining the encoder per "
+                     "report is too slow; `likewise classify` scores the tuned encoder itself).")
     lap("held-out head")
 
     progress(1, 4, "report: similarity session")
@@ -218,7 +220,9 @@ def gather(ws, options: ReportOptions | None = None, *, progress: Progress = no_
     lap("similarity session")
 
     progress(2, 4, "report: classifier")
-    classification = classify_records(raw, labels, tuned=tuned, heldout=heldout, C=options.C)
+    # predictions with the vectors that were scored: a fine-tuned encoder's are not (see the note above)
+    classification = classify_records(raw, labels, tuned=heldout.tuned if by_encoder else tuned, heldout=heldout,
+                                      C=options.C)
     lap("classifier")
 
     progress(3, 4, "report: maps")
