@@ -234,13 +234,15 @@ def fit_head(raw: np.ndarray, labels: Sequence[Hashable | None], *, current: np.
 
     The new head is to be switched in (``switch``) only when it beats both the raw vectors (the Tuner's own
     check) and the current vectors."""
-    from likewise.ops.tune import label_counts_of, with_unlabeled
+    from likewise.ops.tune import label_counts_of
     from likewise.tuning import Tuner
 
     start = time.perf_counter()
     positions, y, dropped = trainable(labels)
-    tuner = Tuner(**(tuner_options or {}))
-    tuner.fit(raw, with_unlabeled(len(raw), positions, y), progress=progress)
+    # labels only: the retrain runs every few labels and must re-rank within seconds; self-training on the
+    # unlabeled records (likewise tune's default) refits twice more, so the web app leaves it to `likewise tune`
+    tuner = Tuner(**{"self_training": 0, **(tuner_options or {})})
+    tuner.fit(raw[positions], y, progress=progress)
     validation = dict(getattr(tuner, "validation_", {}) or {})
     identity = float(validation.get("identity_top_k", float("nan")))
     after = float(validation.get("trained_top_k", float("nan")))
