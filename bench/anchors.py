@@ -111,12 +111,13 @@ def setfit(texts, labels, seed):
     datasets.disable_progress_bars()
     model = SetFitModel.from_pretrained(str(default_model_path()), local_files_only=True, device="cpu")
     data = datasets.Dataset.from_dict({"text": list(texts), "label": [str(v) for v in labels]})
-    args = TrainingArguments(batch_size=16, num_epochs=1, num_iterations=SETFIT_ITERATIONS, seed=seed,
-                             show_progress_bar=False, report_to="none")
-    trainer = Trainer(model=model, args=args, train_dataset=data)
-    for noisy in (PrinterCallback, ProgressCallback):
-        trainer.st_trainer.remove_callback(noisy) if hasattr(trainer, "st_trainer") else None
-    trainer.train()
+    with tempfile.TemporaryDirectory() as scratch:  # SetFit writes ./checkpoints by default
+        args = TrainingArguments(output_dir=scratch, batch_size=16, num_epochs=1, num_iterations=SETFIT_ITERATIONS,
+                                 seed=seed, show_progress_bar=False, report_to="none")
+        trainer = Trainer(model=model, args=args, train_dataset=data)
+        for noisy in (PrinterCallback, ProgressCallback):
+            trainer.st_trainer.remove_callback(noisy) if hasattr(trainer, "st_trainer") else None
+        trainer.train()
     return model.model_body
 
 
