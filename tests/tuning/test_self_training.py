@@ -127,3 +127,18 @@ def test_self_training_pseudo_labels_a_sample_of_at_most_max_unlabeled(bbc) -> N
                            max_unlabeled=300)
     assert report.unlabeled == 300 and report.history[0]["pseudo_labeled"] == pytest.approx(150, abs=5)
     assert seen == [len(train) + report.history[0]["pseudo_labeled"]]
+
+
+def test_tuner_copies_only_the_sample_of_unlabeled_rows_it_self_trains_on(bbc, monkeypatch) -> None:
+    """A workspace of a million records gives Tuner.fit ~a million unlabeled rows: it draws self-training's sample
+    of at most SELF_TRAINING_MAX_UNLABELED before copying rows (the same sample self_train would draw)."""
+    import likewise.tuning.tuner as tuner_module
+
+    X, y, pool, _ = bbc
+    train = sample_budget(y, pool, 100, seed=0)
+    unlabeled = np.setdiff1d(pool, train)
+    assert len(unlabeled) > 300
+    monkeypatch.setattr(tuner_module, "SELF_TRAINING_MAX_UNLABELED", 300)
+    tuner = Tuner(seed=0, method="centroids").fit(np.concatenate([X[train], X[unlabeled]]),
+                                                  [*y[train], *([None] * len(unlabeled))])
+    assert tuner.self_training_["unlabeled"] == 300
