@@ -54,6 +54,7 @@ TEXT_MAX_BYTES = 65_535
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,200}$")
 CONSISTENCY_LEVELS = ("Strong", "Bounded", "Session", "Eventually")
 _TRANSIENT_CODES = {2, 8}  # cannot connect; rate limited
+LITE_CONNECT_ATTEMPTS = 3  # tries to open a Milvus Lite file (its local server can refuse a first connection)
 T = TypeVar("T")
 
 
@@ -310,14 +311,22 @@ def _connect(uri: str, token: str | None, timeout: float) -> Any:
     if "://" not in uri and not uri.endswith(".db"):
         raise InputError(f"Milvus URI {uri!r} is neither a server URI (http://host:19530) nor a Milvus Lite file "
                          f"ending in .db")
-    try:
-        return pymilvus.MilvusClient(uri=uri, token=token or "", timeout=timeout)
-    except pymilvus.MilvusException as exc:
-        raise InputError(
-            f"cannot reach Milvus at {uri}: {exc.message}; start the server (or check the URI and token)"
-        ) from exc
-    except (OSError, RuntimeError) as exc:
-        raise InputError(f"cannot open Milvus Lite at {uri}: {exc}; check the path is a writable .db file") from exc
+    # Milvus Lite runs its own local server, whose gRPC end can refuse a fresh client's first connection
+    # ("too_many_pings" GOAWAY, seen once in a CI run): a Lite file gets two more tries; a server URI none
+    attempts = LITE_CONNECT_ATTEMPTS if uri.endswith(".db") else 1
+    for attempt in range(attempts):
+        try:
+            return pymilvus.MilvusClient(uri=uri, token=token or "", timeout=timeout)
+        except pymilvus.MilvusException as exc:
+            if attempt + 1 < attempts:
+                time.sleep(0.5 * (attempt + 1))
+                continue
+            raise InputError(
+                f"cannot reach Milvus at {uri}: {exc.message}; start the server (or check the URI and token)"
+            ) from exc
+        except (OSError, RuntimeError) as exc:
+            raise InputError(f"cannot open Milvus Lite at {uri}: {exc}; check the path is a writable .db file") from exc
+    raise AssertionError("unreachable")  # the last attempt returns or raises
 
 
 def _call(uri: str, what: str, action: Callable[[], T], *, retries: int) -> T:
