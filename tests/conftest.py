@@ -1,6 +1,7 @@
 """Shared fixtures: a fast deterministic encoder for most tests, the real offline MiniLM loaded once."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 from pathlib import Path
@@ -62,3 +63,16 @@ def browser():
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture(scope="session")
+def repo_script():
+    """Load one of the repository's scripts (``scripts/<name>.py``) as a module: ``repo_script("ray_cluster")``."""
+    def load(name: str):
+        path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -2,7 +2,6 @@
 stopped by the module's fixture through scripts/ray_cluster.py), checked against a local run."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from pathlib import Path
@@ -25,25 +24,17 @@ pytestmark = pytest.mark.slow  # a cluster takes 20-80 s to start on a loaded 2-
 
 from likewise.ray_embed import RayEncoding  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _ray_cluster_module():
-    spec = importlib.util.spec_from_file_location("ray_cluster", REPO / "scripts" / "ray_cluster.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
-def ray_address(tmp_path_factory):
+def ray_address(tmp_path_factory, repo_script):
     """A head node and one worker node, one CPU each; the workers export the ONNX graph where this session's
     driver does (never into the user's home)."""
     onnx_cache = tmp_path_factory.getbasetemp() / "onnx-cache"
     saved = os.environ.get("LIKEWISE_ONNX_CACHE")
     os.environ["LIKEWISE_ONNX_CACHE"] = str(onnx_cache)  # inherited by the nodes' worker processes
     try:
-        with _ray_cluster_module().local_cluster(nodes=2, cpus=1) as address:
+        with repo_script("ray_cluster").local_cluster(nodes=2, cpus=1) as address:
             yield address
     finally:
         if saved is None:

@@ -10,14 +10,6 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _load_server_script():
-    spec = importlib.util.spec_from_file_location("milvus_server", REPO / "scripts" / "milvus_server.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="session")
@@ -29,12 +21,12 @@ def milvus_lite_uri(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
-def milvus_server_uri():
+def milvus_server_uri(repo_script):
     """A Milvus standalone server: the one ``scripts/milvus_server.py run`` started (``LIKEWISE_MILVUS_URI``),
     or one started here when this process is already in a loopback-only network namespace; otherwise skip.
     """
     pytest.importorskip("pymilvus")
-    script = _load_server_script()
+    script = repo_script("milvus_server")
     uri = os.environ.get(script.URI_ENV)
     if uri:
         yield uri

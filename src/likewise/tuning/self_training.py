@@ -159,6 +159,14 @@ class SelfTraining:
                 "skipped": self.skipped}
 
 
+def unlabeled_sample(n: int, seed: int, max_unlabeled: int = SELF_TRAINING_MAX_UNLABELED) -> np.ndarray:
+    """Sorted positions of the seeded random sample of ``max_unlabeled`` of ``n`` unlabeled records that
+    self-training uses (all of them when ``n`` is not larger)."""
+    if n <= max_unlabeled:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=max_unlabeled, replace=False))
+
+
 def self_train(
     fit: Callable[[np.ndarray, np.ndarray], Head],
     head: Head,
@@ -178,8 +186,7 @@ def self_train(
     plus the kept ones (of at most ``max_unlabeled`` unlabeled records, sampled by ``seed``). Returns the last
     head and what was done; ``head`` itself when :func:`estimated_precision` is below ``min_precision``."""
     if len(X_unlabeled) > max_unlabeled:
-        sample = np.sort(np.random.default_rng(seed).choice(len(X_unlabeled), size=max_unlabeled, replace=False))
-        X_unlabeled = X_unlabeled[sample]
+        X_unlabeled = X_unlabeled[unlabeled_sample(len(X_unlabeled), seed, max_unlabeled)]
     right, kept_total = pseudo_label_trials(X, y, seed, share=share)
     precision = right / kept_total if kept_total else 0.0
     bound = precision_lower_bound(right, kept_total)

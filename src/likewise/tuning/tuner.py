@@ -30,7 +30,7 @@ from likewise.labels import check_labels, is_missing_label
 from likewise.progress import Progress, no_progress
 from likewise.tuning.heads import HEADS, Head, load_head, save_head
 from likewise.tuning.losses import LOSSES
-from likewise.tuning.self_training import SELF_TRAINING_MAX_UNLABELED, SELF_TRAINING_ROUNDS
+from likewise.tuning.self_training import SELF_TRAINING_MAX_UNLABELED, SELF_TRAINING_ROUNDS, unlabeled_sample
 from likewise.tuning.trainer import TrainConfig, train_head
 
 TUNER_CONFIG = "tuner.json"
@@ -220,10 +220,8 @@ class Tuner(TransformerMixin, BaseEstimator):
             self._fit_method(X[rows], codes, config, progress)
         unlabeled = np.setdiff1d(np.arange(X.shape[0]), rows)
         if self.self_training and len(unlabeled) and not self.kept_identity_:
-            if len(unlabeled) > SELF_TRAINING_MAX_UNLABELED:  # the sample self_train would draw, before copying rows
-                pick = np.random.default_rng(config.seed).choice(len(unlabeled), size=SELF_TRAINING_MAX_UNLABELED,
-                                                                 replace=False)
-                unlabeled = unlabeled[np.sort(pick)]
+            # self-training's sample, drawn before any row is copied (a 1M-record workspace is mostly unlabeled)
+            unlabeled = unlabeled[unlabeled_sample(len(unlabeled), config.seed, SELF_TRAINING_MAX_UNLABELED)]
             self._self_train(X[rows], codes, X[unlabeled], config, progress)
         self.classes_ = classes
         self.n_features_in_ = int(X.shape[1])
