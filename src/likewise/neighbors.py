@@ -16,13 +16,21 @@ How it stays fast and bounded (the all-pairs case is the hot path of likewise):
   ``I <= J`` are multiplied, and each product serves the rows of ``I`` and, transposed, the rows of ``J``.
   A row's threshold is estimated from its own (random) tile and checked afterwards; the rare row whose
   estimate kept fewer than ``k`` survivors is recomputed exactly on its own.
+* All pairs keep both cores busy: worker threads (as many as BLAS has threads, each holding BLAS to one)
+  own whole tiles, multiply a strip of 32 MB of scores at a time and pick its survivors in one pass while
+  the strip is still in cache, with a small kernel compiled by numba that runs without the GIL; so one core
+  selects while the other multiplies, and no block of N x tile scores is ever held.
 """
 from __future__ import annotations
 
+import functools
 import math
 import operator
+import os
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 
 import numpy as np
@@ -38,6 +46,12 @@ _SEED = 0  # the visiting order of the all-pairs tiles; fixed so runs are reprod
 _Z = 3.0  # safety margin (in standard deviations) of the estimated all-pairs thresholds
 _SIGN = np.uint32(0x80000000)
 _LOW31 = np.uint32(0x7FFFFFFF)
+# All pairs multiply N^2 / 2 + N * side / 2 pairs (diagonal tiles twice): smaller tiles multiply less but
+# keep more survivors per row (the threshold comes from a smaller sample) and gather more vectors. At
+# 100,000 x 384 and k = 1,000, 4,096 costs about 1 s of CPU less than 8,192 (the 256 MB of scores of old).
+_TILE_SIDE = 4096
+_STRIP_BYTES = 32 * 2**20  # all pairs: scores a worker multiplies, then scans while they are still in cache
+_SCRATCH_KEYS = 1 << 19  # all pairs: survivors a worker collects before adding them to their tiles' keys
 
 
 def normalize(x: np.ndarray) -> np.ndarray:
@@ -84,8 +98,8 @@ def topk(
     record ``i`` is never its own neighbour (excluded by index, so an exact duplicate of ``i`` still appears,
     with score 1). ``exclude_self`` only applies to all pairs. Inputs must already be L2-normalised
     (:func:`normalize`); they are not renormalised here. ``block_rows`` sets the query rows per block (for
-    all pairs: the side of a square tile); by default a block of scores is about 256 MB. ``progress`` is
-    called after every block.
+    all pairs: the side of a square tile); by default a block of scores is about 256 MB (all pairs: tiles
+    of about 4,096 records). ``progress`` is called after every block (all pairs: every tile product).
 
     One query (shape ``(1, d)``) is a single matrix-vector product plus a partial selection
     (:func:`_one_query`), at plain numpy's cost: bound by reading the candidates once (154 MB of float32 for
@@ -170,9 +184,9 @@ def single_threaded() -> Iterator[None]:
     scores, extra threads cost more in synchronisation than they save, and on a busy machine they spin
     against other processes. Measured on a loaded 2-core machine, 2 threads vs 1: a head's training step
     2.7x and its validation top-k 35x slower; a logistic regression on 6,000 x 384 vectors 4.6-12.8 s vs
-    0.2 s; PCA and scores of a 10,000-point map 0.3-1.3 s vs 0.2 s; the 2-D head 7x. The large all-pairs
-    products of this module are not run under it. torch is never imported here: if the caller has not
-    loaded it, nothing of it runs.
+    0.2 s; PCA and scores of a 10,000-point map 0.3-1.3 s vs 0.2 s; the 2-D head 7x. All pairs in this
+    module split BLAS's threads among worker threads of their own instead (:class:`_AllPairs`). torch is
+    never imported here: if the caller has not loaded it, nothing of it runs.
     """
     from threadpoolctl import threadpool_limits
 
@@ -395,8 +409,7 @@ def _dense_select(
 
 
 def _square_tile(n: int) -> int:
-    side = math.isqrt(SCORE_BUDGET_BYTES // 4)
-    return math.ceil(n / math.ceil(n / side))  # balanced tiles
+    return math.ceil(n / math.ceil(n / _TILE_SIDE))  # balanced tiles
 
 
 def _sample_rank(kk: int, n: int, tile: int, self_excluded: bool) -> int:
@@ -419,11 +432,28 @@ def _topk_all_pairs(
     return _AllPairs(x, kk, tile, self_excluded, progress).run()
 
 
+def _blas_threads() -> int:
+    """The threads BLAS would use now: its default (the CPU count) or a caller's ``threadpool_limits``."""
+    from threadpoolctl import threadpool_info
+
+    counts = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+    return max(1, max(counts, default=os.cpu_count() or 1))
+
+
 class _AllPairs:
     """All-pairs top-kk through symmetric tiles, visited in a fixed random order (see the module docstring).
 
     Positions ``bounds[i] : bounds[i + 1]`` of the visiting order form tile ``i``; ``members[i]`` are their
     original rows. Per-row state (thresholds, rows to redo, results) is kept by visiting position.
+
+    The work is a list of tasks: diagonal tile ``i`` (its rows' thresholds), pair ``i < j`` and, once tile
+    ``i`` has met every tile, ``finish(i)``. Worker threads run them, each with its own buffers and BLAS
+    held to one thread (on 2 cores: two workers), so one core selects while the other multiplies. A task
+    multiplies a strip of rows at a time and scans each strip once, while it is still in cache, with a
+    compiled kernel (:func:`_scan_strip`) instead of numpy's passes over a whole tile. Only the main thread
+    changes shared per-row state (rows to redo, thresholds of flooded rows) and reports progress. A row's
+    survivors are the same whatever order the tasks run in, and each product is cut into the same strips
+    whatever the number of workers, so with one BLAS thread each the result is the same bit for bit.
     """
 
     def __init__(self, x: np.ndarray, kk: int, tile: int, self_excluded: bool, progress: Progress) -> None:
@@ -434,34 +464,88 @@ class _AllPairs:
         self.order = np.random.default_rng(_SEED).permutation(n)  # original row of each visited position
         self.members = [self.order[self.bounds[i] : self.bounds[i + 1]] for i in range(self.n_tiles)]
         self.col_bits = _bits(n)
-        side = max(len(m) for m in self.members)
-        self.product = np.empty(side * side, np.float32)
-        self.mask = np.empty(side * side, bool)
-        self.band = np.empty(1 << 22, bool)
-        self.left, self.right = np.empty((side, dim), np.float32), np.empty((side, dim), np.float32)
+        self.side = max(len(m) for m in self.members)
+        self.strip_rows = min(self.side, max(16, _STRIP_BYTES // (4 * self.side) // 16 * 16))
+        # Workers' buffers together stay within what one thread's tiles needed: a block of scores, two tiles.
+        threads = _blas_threads()
+        held = SCORE_BUDGET_BYTES + 2 * 4 * self.side * dim
+        self.n_workers = max(1, min(threads, held // _Buffers.size(self.side, dim, self.strip_rows)))
+        self.blas_per_worker = max(1, threads // self.n_workers)
         self.thresholds = np.empty(n, np.float32)
         self.redo = np.zeros(n, bool)  # recompute exactly at the end
-        per_row = _sample_rank(kk, n, side, self_excluded) * n / side  # expected survivors of one row
+        per_row = _sample_rank(kk, n, self.side, self_excluded) * n / self.side  # expected survivors of a row
         self.pending = [_KeyBuffer(math.ceil(1.5 * per_row * len(m))) for m in self.members]
+        self.lock = threading.Lock()  # two pairs may add keys to the same tile at once
         # Written in visiting order, so memory fills front to back; put in place at the end.
         self.idx = np.empty((n, kk), np.int64)
         self.scores = np.empty((n, kk), np.float32)
         self.done, self.total = 0, self.n_tiles * (self.n_tiles + 1) // 2
 
     def run(self) -> tuple[np.ndarray, np.ndarray]:
-        for i in range(self.n_tiles):  # first, so every row has its threshold before the other tiles
-            self._diagonal(i)
-        for i in range(self.n_tiles - 1):
-            np.take(self.x, self.members[i], axis=0, out=self.left[: len(self.members[i])])
-            for j in range(i + 1, self.n_tiles):
-                self._off_diagonal(i, j)
-            self._finish(i)  # tile i has now met every tile
-        del self.product, self.mask, self.band, self.left, self.right
-        self._finish(self.n_tiles - 1)
+        from threadpoolctl import threadpool_limits
+
+        _scan_kernel()  # compiled (or loaded from numba's cache) before the threads start
+        dim = self.x.shape[1]
+        buffers = [_Buffers(self.side, dim, self.strip_rows) for _ in range(self.n_workers)]
+        with (
+            threadpool_limits(limits=self.blas_per_worker, user_api="blas"),
+            ThreadPoolExecutor(self.n_workers, thread_name_prefix="likewise-topk") as pool,
+        ):
+            self._schedule(pool, buffers)
+        del buffers
         _unpermute_rows(self.order, self.idx, self.scores)
         self._recompute(np.sort(self.order[self.redo]))
         self.progress(self.total, self.total, _DESCRIPTION)
         return self.idx, self.scores
+
+    def _schedule(self, pool: ThreadPoolExecutor, buffers: list[_Buffers]) -> None:
+        """Run the tasks, each as soon as its inputs are ready and a worker's buffers are free, first in the
+        list first: diagonal tiles, then tile 0's pairs, finish(0), tile 1's pairs, ... (memory fills front
+        to back, as the pending keys of a finished tile are freed)."""
+        n = self.n_tiles
+        tasks: list[tuple[int, int | None]] = [(i, i) for i in range(n)]
+        for i in range(n):
+            tasks += [(i, j) for j in range(i + 1, n)] + [(i, None)]  # (i, None): finish tile i
+        thresholds_ready = [False] * n
+        unmet = [n] * n  # products of tile i (its diagonal and n - 1 pairs) not yet done
+
+        def ready(task: tuple[int, int | None]) -> bool:
+            i, j = task
+            if j is None:
+                return unmet[i] == 0
+            return i == j or (thresholds_ready[i] and thresholds_ready[j])
+
+        running: dict[Future, tuple[tuple[int, int | None], _Buffers]] = {}
+        while tasks or running:
+            while buffers:
+                task = next((t for t in tasks if ready(t)), None)
+                if task is None:
+                    break
+                tasks.remove(task)
+                buf = buffers.pop()
+                running[pool.submit(self._task, task, buf)] = (task, buf)
+            if not running:
+                raise RuntimeError(f"all-pairs top-k: {len(tasks)} tasks left and none ready")  # a bug here
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                (i, j), buf = running.pop(future)
+                buffers.append(buf)
+                result = future.result()
+                if j is None:
+                    self.redo[self.bounds[i] : self.bounds[i + 1]] |= result
+                    continue
+                self.redo[result] = True  # rows flooded with ties: the exact fallback serves them
+                self.thresholds[result] = np.inf
+                unmet[i] -= 1
+                if i == j:
+                    thresholds_ready[i] = True
+                else:
+                    unmet[j] -= 1
+                self._tick()
+
+    def _task(self, task: tuple[int, int | None], buf: _Buffers) -> np.ndarray:
+        i, j = task
+        return self._finish(i) if j is None else self._pair(i, j, buf)
 
     def _tick(self) -> None:
         self.done += 1
@@ -470,103 +554,189 @@ class _AllPairs:
     def _thresholds(self, i: int) -> np.ndarray:
         return self.thresholds[self.bounds[i] : self.bounds[i + 1]]
 
-    def _expected(self, p: np.ndarray) -> float:
-        """Expected survivors of one role in a product (each row keeps about rank / tile of its scores)."""
-        return p.size * _sample_rank(self.kk, len(self.x), min(p.shape), self.self_excluded) / min(p.shape)
+    def _pair(self, i: int, j: int, buf: _Buffers) -> np.ndarray:
+        """Tiles i <= j, a strip of tile i's rows at a time; returns the visiting positions of rows flooded
+        with ties. Off the diagonal one product serves the rows of i and, transposed, the rows of j; on it,
+        each row's threshold is estimated first, from its own tile (a random sample of the others)."""
+        rows_i, rows_j = self.members[i], self.members[j]
+        t_i, t_j = len(rows_i), len(rows_j)
+        diagonal = i == j
+        left = buf.left[:t_i]
+        if buf.left_tile != i:  # a worker's pairs mostly share their tile i
+            np.take(self.x, rows_i, axis=0, out=left)
+            buf.left_tile = i
+        right = left if diagonal else buf.right[:t_j]
+        if not diagonal:
+            np.take(self.x, rows_j, axis=0, out=right)
+        thr_i, thr_j = self._thresholds(i), buf.thr_j[:t_j]
+        thr_j[:] = np.inf if diagonal else self._thresholds(j)  # a private copy: the kernel raises floods to inf
+        counts_j, flooded_i = buf.counts[:t_j], buf.flooded[:t_i]
+        counts_j[:] = 0
+        flooded_i[:] = 0
+        # A role's survivors are about rank / tile of its scores; a row or column with 8 times that is a flood.
+        expected = t_i * t_j * _sample_rank(self.kk, len(self.x), min(t_i, t_j), self.self_excluded) / min(t_i, t_j)
+        caps = int(8 * expected / t_i) + 64, int(8 * expected / t_j) + 64
+        scratch = tuple(a[: -(-t_j // 8) * 8] for a in buf.scan)
+        scan = _scan_kernel()
+        for lo in range(0, t_i, self.strip_rows):
+            hi = min(lo + self.strip_rows, t_i)
+            p = buf.strip[: (hi - lo) * t_j].reshape(hi - lo, t_j)
+            np.matmul(left[lo:hi], right.T, out=p)
+            if diagonal:
+                if self.self_excluded:
+                    p[np.arange(hi - lo), np.arange(lo, hi)] = -np.inf
+                self._estimate(p, thr_i[lo:hi], buf)
+            start = lo
+            while start < hi:  # more than once only when the survivors outgrow the worker's key buffers
+                done, n_i, n_j = scan(
+                    p[start - lo :], thr_i[start:hi], thr_j, rows_i[start:hi], rows_j, start, self.col_bits,
+                    caps, counts_j, scratch, buf.keys_i, buf.keys_j, flooded_i[start:hi],
+                )
+                with self.lock:
+                    self.pending[i].add(buf.keys_i[:n_i])
+                    self.pending[j].add(buf.keys_j[:n_j])
+                start += done
+        flooded = self.bounds[i] + np.flatnonzero(flooded_i)
+        if diagonal:
+            return flooded
+        return np.concatenate([flooded, self.bounds[j] + np.flatnonzero(counts_j > caps[1])])
 
-    def _diagonal(self, i: int) -> None:
-        """Tile i against itself; each row's threshold comes from here, a random sample of the others."""
-        rows, t = self.members[i], len(self.members[i])
-        np.take(self.x, rows, axis=0, out=self.left[:t])
-        p = self.product[: t * t].reshape(t, t)
-        np.matmul(self.left[:t], self.left[:t].T, out=p)
-        if self.self_excluded:
-            np.fill_diagonal(p, -np.inf)
+    def _estimate(self, p: np.ndarray, thr: np.ndarray, buf: _Buffers) -> None:
+        """Each row's threshold: its ``rank``-th largest score within its own tile (``p``: a strip of it)."""
+        t = p.shape[1]
         rank = min(_sample_rank(self.kk, len(self.x), t, self.self_excluded), t - int(self.self_excluded))
-        thr = self._thresholds(i)
-        scratch = np.empty((min(t, 256), t), np.float32)
-        for lo in range(0, t, len(scratch)):
-            part = scratch[: min(len(scratch), t - lo)]
+        step = len(buf.part) // t
+        for lo in range(0, len(p), step):
+            part = buf.part[: min(step, len(p) - lo) * t].reshape(-1, t)
             part[:] = p[lo : lo + len(part)]
             part.partition(t - rank, axis=1)
             thr[lo : lo + len(part)] = part[:, t - rank]
-        self.pending[i].add(self._survivors(p, thr, True, rows, rows, i))
-        self._tick()
 
-    def _off_diagonal(self, i: int, j: int) -> None:
-        """Tiles i < j: one product serves the rows of i and, transposed, the rows of j."""
-        rows_i, rows_j = self.members[i], self.members[j]
-        np.take(self.x, rows_j, axis=0, out=self.right[: len(rows_j)])
-        p = self.product[: len(rows_i) * len(rows_j)].reshape(len(rows_i), len(rows_j))
-        np.matmul(self.left[: len(rows_i)], self.right[: len(rows_j)].T, out=p)
-        thr_i, thr_j = self._thresholds(i), self._thresholds(j)
-        keys = self._both_survivors(p, thr_i, thr_j, rows_i, rows_j)
-        if keys is None:  # a flood of ties: one role at a time, with the flood guard
-            keys = (
-                self._survivors(p, thr_i, True, rows_i, rows_j, i),
-                self._survivors(p, thr_j, False, rows_i, rows_j, j),
-            )
-        self.pending[i].add(keys[0])
-        self.pending[j].add(keys[1])
-        self._tick()
-
-    def _survivors(
-        self, p: np.ndarray, thr: np.ndarray, by_row: bool, rows_i: np.ndarray, rows_j: np.ndarray, tile: int
-    ) -> np.ndarray:
-        """Packed keys of the scores at or above their row's threshold; rows along axis 0 (by_row) or 1."""
-        m = self.mask[: p.size].reshape(p.shape)
-        np.greater_equal(p, thr[:, None] if by_row else thr[None, :], out=m)
-        expected = self._expected(p)
-        if np.count_nonzero(m) > 4 * expected + 4096:  # a flood of ties: those rows go to the exact fallback
-            counts = np.count_nonzero(m, axis=1 if by_row else 0)
-            flooded = np.flatnonzero(counts > 8 * expected / len(counts) + 64)
-            self.redo[self.bounds[tile] + flooded] = True
-            thr[flooded] = np.inf
-            np.greater_equal(p, thr[:, None] if by_row else thr[None, :], out=m)
-        flat = np.flatnonzero(m)
-        r, col = np.divmod(flat, p.shape[1])
-        # local row positions; candidates as original rows, so ties break by original index
-        if by_row:
-            return _pack(r, p.ravel()[flat], rows_j[col], self.col_bits)
-        return _pack(col, p.ravel()[flat], rows_i[r], self.col_bits)
-
-    def _both_survivors(
-        self, p: np.ndarray, thr_i: np.ndarray, thr_j: np.ndarray, rows_i: np.ndarray, rows_j: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray] | None:
-        """Survivors for the rows of i and of j from one scan of one mask; None on a flood of ties."""
-        m = self.mask[: p.size].reshape(p.shape)
-        np.greater_equal(p, thr_i[:, None], out=m)
-        step = max(1, len(self.band) // p.shape[1])
-        for lo in range(0, p.shape[0], step):  # m |= p >= thr_j, in cache-sized bands
-            b = self.band[: min(step, p.shape[0] - lo) * p.shape[1]].reshape(-1, p.shape[1])
-            np.greater_equal(p[lo : lo + len(b)], thr_j[None, :], out=b)
-            np.bitwise_or(m[lo : lo + len(b)], b, out=m[lo : lo + len(b)])
-        if np.count_nonzero(m) > 8 * self._expected(p) + 4096:
-            return None
-        flat = np.flatnonzero(m)
-        r, col = np.divmod(flat, p.shape[1])
-        s = p.ravel()[flat]
-        mine, theirs = s >= thr_i[r], s >= thr_j[col]
-        return (
-            _pack(r[mine], s[mine], rows_j[col[mine]], self.col_bits),
-            _pack(col[theirs], s[theirs], rows_i[r[theirs]], self.col_bits),
-        )
-
-    def _finish(self, i: int) -> None:
-        """Tile i has met every tile: select its rows' top-kk; rows left short are redone at the end."""
+    def _finish(self, i: int) -> np.ndarray:
+        """Tile i has met every tile: select its rows' top-kk; returns the rows left short (redone at the end)."""
         lo, hi = self.bounds[i], self.bounds[i + 1]
         keys = self.pending[i].keys()
-        self.redo[lo:hi] |= _select(keys, self.kk, self.col_bits, self.idx[lo:hi], self.scores[lo:hi])
         self.pending[i] = _KeyBuffer(0)
+        return _select(keys, self.kk, self.col_bits, self.idx[lo:hi], self.scores[lo:hi])
 
     def _recompute(self, rows: np.ndarray) -> None:
         """Exact top-kk of a few original rows, on their own (rare estimate misses, floods of ties)."""
         if not len(rows):
             return
         block = max(1, min(64, SCORE_BUDGET_BYTES // (4 * len(self.x))))
-        for start, idx, scores in _dense_blocks(self.x[rows], self.x, self.kk, rows, block, no_progress):
+        self_index = rows if self.self_excluded else None
+        for start, idx, scores in _dense_blocks(self.x[rows], self.x, self.kk, self_index, block, no_progress):
             self.idx[rows[start : start + len(idx)]] = idx
             self.scores[rows[start : start + len(idx)]] = scores
+
+
+class _Buffers:
+    """One worker's buffers, reused from task to task (their sizes are :meth:`size`)."""
+
+    def __init__(self, side: int, dim: int, strip_rows: int) -> None:
+        self.left = np.empty((side, dim), np.float32)  # the vectors of tile i (kept from pair to pair)
+        self.right = np.empty((side, dim), np.float32)  # the vectors of tile j
+        self.strip = np.empty(strip_rows * side, np.float32)  # its scores
+        self.part = np.empty(64 * side, np.float32)  # rows being partitioned for their thresholds
+        self.thr_j, self.counts = np.empty(side, np.float32), np.empty(side, np.int32)
+        self.flooded = np.empty(side, np.uint8)
+        padded = -(-side // 8) * 8
+        self.scan = (np.zeros(padded, np.uint8), np.empty(padded, np.int64), np.empty(padded, np.int64))
+        capacity = max(_SCRATCH_KEYS, side)  # at least one row's worth
+        self.keys_i, self.keys_j = np.empty(capacity, np.uint64), np.empty(capacity, np.uint64)
+        self.left_tile = -1  # the tile whose vectors ``left`` holds
+
+    @staticmethod
+    def size(side: int, dim: int, strip_rows: int) -> int:
+        return 8 * side * dim + 4 * (strip_rows + 64 + 3) * side + 17 * side + 16 * max(_SCRATCH_KEYS, side)
+
+
+def _scan_strip(
+    p: np.ndarray,
+    thr_i: np.ndarray,
+    thr_j: np.ndarray,
+    cand_i: np.ndarray,
+    cand_j: np.ndarray,
+    row0: int,
+    col_bits: int,
+    caps: tuple[int, int],
+    counts_j: np.ndarray,
+    scratch: tuple[np.ndarray, np.ndarray, np.ndarray],
+    keys_i: np.ndarray,
+    keys_j: np.ndarray,
+    flooded_i: np.ndarray,
+) -> tuple[int, int, int]:
+    """Packed keys of the survivors of a strip of scores ``p`` (rows of tile i x columns of tile j), one pass
+    per row; compiled by :func:`_scan_kernel`.
+
+    ``p[r, c]`` survives for row ``r`` if it is >= ``thr_i[r]`` (key: local row ``row0 + r``, candidate
+    ``cand_j[c]``) and for column ``c`` if it is >= ``thr_j[c]`` (key: local row ``c``, candidate
+    ``cand_i[r]``); the keys are those of :func:`_pack`. A row with more than ``caps[0]`` survivors is a
+    flood of ties: its keys are dropped and ``flooded_i[r]`` set. A column stops collecting (``thr_j[c] =
+    inf``) once its count in ``counts_j`` passes ``caps[1]``. Stops before a row whose keys might not fit in
+    ``keys_i`` / ``keys_j``; returns (rows done, keys in keys_i, keys in keys_j). ``scratch``: uint8 flags
+    for ``n_columns`` rounded up to a multiple of 8, and two int64 arrays as long as the flags.
+
+    Survivors are ~1-3 % of the scores, at random places: a branch per score or per 8 would mispredict
+    often, so each row goes flags (vectorised), words of 8 flags holding a survivor, then survivors' columns,
+    each step branch-free.
+    """
+    n_rows, n_cols = p.shape
+    flags, word_hits, col_hits = scratch
+    bits = p.view(np.uint32)
+    for c in range(n_cols, len(flags)):
+        flags[c] = 0
+    words = flags.view(np.uint64)
+    shift, low = np.uint64(32 + col_bits), np.uint64(col_bits)
+    n_i = 0
+    n_j = 0
+    for r in range(n_rows):
+        if n_i + n_cols > len(keys_i) or n_j + n_cols > len(keys_j):
+            return r, n_i, n_j
+        row, t_i = p[r], thr_i[r]
+        for c in range(n_cols):  # does the score survive for either role?
+            t = thr_j[c]
+            flags[c] = row[c] >= (t_i if t_i < t else t)
+        n_words = 0
+        for w in range(len(words)):
+            word_hits[n_words] = w
+            n_words += words[w] != 0
+        n_hits = 0
+        for h in range(n_words):
+            for c in range(8 * word_hits[h], 8 * word_hits[h] + 8):
+                col_hits[n_hits] = c
+                n_hits += flags[c]
+        first = n_i
+        row_key, cand = np.uint64(row0 + r) << shift, np.uint64(cand_i[r])
+        for h in range(n_hits):
+            c = col_hits[h]
+            b = np.int64(bits[r, c])
+            if b == 0x80000000:  # -0.0 as 0.0
+                b = 0
+            if b < 0x80000000:  # not negative: flipped, so keys sort by descending score (_score_keys)
+                b ^= 0x7FFFFFFF
+            key = np.uint64(b) << low
+            keys_i[n_i] = row_key | key | np.uint64(cand_j[c])  # kept only if it survives for row r
+            n_i += row[c] >= t_i
+            keys_j[n_j] = (np.uint64(c) << shift) | key | cand
+            hit = row[c] >= thr_j[c]
+            n_j += hit
+            counts_j[c] += hit
+            if counts_j[c] > caps[1]:
+                thr_j[c] = np.inf
+        if n_i - first > caps[0]:
+            n_i = first
+            flooded_i[r] = 1
+    return n_rows, n_i, n_j
+
+
+@functools.cache
+def _scan_kernel() -> Callable[..., tuple[int, int, int]]:
+    """:func:`_scan_strip` compiled by numba, without the GIL (two workers scan at once). Compiled on a
+    process's first all-pairs call and cached on disk (numba's cache), so later processes only load it."""
+    import numba
+
+    return numba.njit(nogil=True, cache=True, boundscheck=False)(_scan_strip)
 
 
 class _KeyBuffer:
