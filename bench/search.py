@@ -73,7 +73,6 @@ def child(method: str, n: int, dim: int, k: int, queries: int, out: str, single_
         t0 = time.perf_counter()
         topk(x[:5000], 10, block_rows=1000)
         warmup = time.perf_counter() - t0
-        base = peak_rss_mb()
 
         def all_pairs() -> np.ndarray:
             return topk(x, k)[0]
@@ -139,20 +138,6 @@ def matmul_gflops(dim: int) -> float:
     return 5 * 2 * 4096 * 8192 * dim / (time.perf_counter() - t0) / 1e9
 
 
-def warm_memory(gb: float) -> float:
-    """Touch ``gb`` GB once, in a process of its own, and free it; returns the seconds it took.
-
-    On this VM, memory the guest has not used lately costs the host's page faults on first touch (measured
-    up to ~7 s per GB), whichever process touches it; once touched it stays cheap for a while. Touching as
-    much as the largest method needs before any run keeps that cost out of every method's time. (Its own
-    process: a child inherits its parent's peak RSS, which would then show in every method's.)
-    """
-    code = f"import numpy as np; chunks = [np.ones(1 << 27, np.float32) for _ in range({max(1, round(gb * 2))})]"
-    t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], check=True)  # 512 MB a chunk
-    return time.perf_counter() - t0
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=100_000)
@@ -164,7 +149,6 @@ def main() -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--single-only", action="store_true", help="only the single-query latency, no all-pairs")
-    parser.add_argument("--warm-gb", type=float, default=3.0, help="memory touched before the runs (see warm_memory)")
     args = parser.parse_args()
     if args.quick:
         args.n, args.queries = 20_000, 50
@@ -179,8 +163,6 @@ def main() -> None:
         except ImportError:
             print("faiss is not installed (pip install faiss-cpu): skipped")
             methods.remove("faiss")
-    if args.warm_gb > 0:
-        print(f"touched {args.warm_gb:g} GB before the runs in {warm_memory(args.warm_gb):.1f} s")
     gflops = matmul_gflops(args.dim)
     floor = 2 * args.n * args.n * args.dim / gflops / 1e9
     print(

@@ -1,8 +1,9 @@
 """All-pairs top-k on worker threads with the compiled survivor scan: same results as a naive numpy loop,
 whatever the number of workers, the strip size or the key buffers, and the caller's BLAS settings back after.
 
-Tiny strips (``_STRIP_BYTES``) and key buffers (``_SCRATCH_KEYS``) force what a 100,000-row run does: many
-strips per pair, and the scan stopping and resuming when its key buffers fill.
+Tiny strips (``_STRIP_BYTES``), key buffers (``_SCRATCH_KEYS``) and key chunks (``_CHUNK_KEYS``) force what
+a 100,000-row run does: many strips per pair, the scan stopping and resuming when its key buffers fill, and
+a tile's keys spread over many chunks that go back to the pool and on to other tiles.
 """
 from __future__ import annotations
 
@@ -57,10 +58,11 @@ def clustered(rng, n, d, clusters=12, spread=0.35):
 def workers(monkeypatch):
     """Set the worker count (BLAS's thread count as all pairs sees it) and shrink strips and key buffers."""
 
-    def use(count: int, strip_bytes: int = 16 * 4 * 200, scratch_keys: int = 1) -> None:
+    def use(count: int, strip_bytes: int = 16 * 4 * 200, scratch_keys: int = 1, chunk_keys: int = 100) -> None:
         monkeypatch.setattr(neighbors, "_blas_threads", lambda: count)
         monkeypatch.setattr(neighbors, "_STRIP_BYTES", strip_bytes)
         monkeypatch.setattr(neighbors, "_SCRATCH_KEYS", scratch_keys)
+        monkeypatch.setattr(neighbors, "_CHUNK_KEYS", chunk_keys)
 
     return use
 
@@ -81,8 +83,8 @@ def test_results_do_not_depend_on_workers_or_key_buffers(workers):
     rng = np.random.default_rng(22)
     x = clustered(rng, 2000, 24, clusters=30)
     results = []
-    for count, scratch in [(1, 1 << 19), (2, 1), (3, 1), (2, 1 << 19)]:
-        workers(count, scratch_keys=scratch)
+    for count, scratch, chunk in [(1, 1 << 19, 1 << 18), (2, 1, 100), (3, 1, 7), (2, 1 << 19, 1 << 18)]:
+        workers(count, scratch_keys=scratch, chunk_keys=chunk)
         results.append(topk(x, 40, block_rows=250))
     for idx, scores in results[1:]:
         np.testing.assert_array_equal(idx, results[0][0])
@@ -153,13 +155,10 @@ def test_an_error_in_a_worker_reaches_the_caller(workers, monkeypatch):
     workers(2)
     before = [info["num_threads"] for info in threadpool_info()]
 
-    def broken():
-        def scan(*args):
-            raise MemoryError("no room for keys")
+    def scan(*args):
+        raise MemoryError("no room for keys")
 
-        return scan
-
-    monkeypatch.setattr(neighbors, "_scan_kernel", broken)
+    monkeypatch.setattr(neighbors._kernels(), "scan", scan)
     with pytest.raises(MemoryError, match="no room for keys"):
         topk(x, 5, block_rows=200)
     assert [info["num_threads"] for info in threadpool_info()] == before
@@ -183,7 +182,7 @@ def test_compiled_scan_matches_its_python_source_and_the_numpy_keys():
     want_i = np.sort(neighbors._pack(r + 5, p[r, c], cand_j[c], col_bits))
     r, c = np.nonzero(m_j)
     want_j = np.sort(neighbors._pack(c, p[r, c], cand_i[r], col_bits))
-    for scan in (neighbors._scan_strip, neighbors._scan_kernel()):
+    for scan in (neighbors._scan_strip, neighbors._kernels().scan):
         got_i, got_j, start = [], [], 0
         keys_i, keys_j = np.empty(37 + 10, np.uint64), np.empty(37 + 10, np.uint64)
         flooded, counts = np.zeros(40, np.uint8), np.zeros(37, np.int32)
@@ -200,3 +199,38 @@ def test_compiled_scan_matches_its_python_source_and_the_numpy_keys():
         np.testing.assert_array_equal(np.sort(np.concatenate(got_i)), want_i)
         np.testing.assert_array_equal(np.sort(np.concatenate(got_j)), want_j)
         assert np.flatnonzero(flooded).tolist() == [3]
+
+
+def test_results_are_ordinary_writable_arrays():
+    """All-pairs results live in fresh mappings (no huge pages): still plain, writable, picklable arrays."""
+    import pickle
+
+    rng = np.random.default_rng(30)
+    x = clustered(rng, 4000, 8)
+    assert neighbors._symmetric_pays(4000, 150, 1000, True)
+    idx, scores = topk(x, 150, block_rows=1000)  # 4000 x 150 int64: 4.8 MB, in a mapping of its own
+    assert idx.flags.c_contiguous and idx.flags.writeable and scores.flags.writeable
+    assert_same_as_naive(x, 150, idx, scores)
+    back = pickle.loads(pickle.dumps(idx))
+    np.testing.assert_array_equal(back, idx)
+    idx[0, 0] = -1
+    assert idx[0, 0] == -1
+
+
+def test_compiled_decoding_matches_the_numpy_loop():
+    """_select decodes the sorted keys into indices and scores the same way with the compiled kernel as
+    with numpy, short rows left out of both."""
+    rng = np.random.default_rng(31)
+    scores = rng.standard_normal(3000).astype(np.float32)
+    scores[:7] = [0.0, -0.0, np.inf, -np.inf, 1.0, -1.0, 0.0]
+    rows = np.sort(rng.integers(0, 50, 3000))
+    rows[rows == 13] = 14  # row 13: no keys at all, so short
+    keys = neighbors._pack(rows, scores, rng.integers(0, 1000, 3000), 10)
+    got = []
+    for decode in (None, neighbors._kernels().decode):
+        idx, out = np.full((50, 40), -7, np.int64), np.full((50, 40), np.nan, np.float32)
+        short = neighbors._select(keys.copy(), 40, 10, idx, out, decode)
+        got.append((short, idx[~short], out[~short]))
+    assert got[0][0][13] and (got[0][0] == got[1][0]).all() and (~got[0][0]).sum() > 10
+    np.testing.assert_array_equal(got[0][1], got[1][1])
+    np.testing.assert_array_equal(got[0][2], got[1][2])

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import math
+import mmap
 import operator
 import os
 import sys
@@ -51,6 +52,7 @@ _LOW31 = np.uint32(0x7FFFFFFF)
 # 100,000 x 384 and k = 1,000, 4,096 costs about 1 s of CPU less than 8,192 (the 256 MB of scores of old).
 _TILE_SIDE = 4096
 _STRIP_BYTES = 32 * 2**20  # all pairs: scores a worker multiplies, then scans while they are still in cache
+_CHUNK_KEYS = 1 << 18  # all pairs: the pending keys of a tile are held in chunks of 2 MB (see _KeyPool)
 _SCRATCH_KEYS = 1 << 19  # all pairs: survivors a worker collects before adding them to their tiles' keys
 
 
@@ -283,16 +285,28 @@ def _pack(rows: np.ndarray, scores: np.ndarray, cols: np.ndarray, col_bits: int)
     return keys
 
 
-def _select(keys: np.ndarray, kk: int, col_bits: int, out_idx: np.ndarray, out_scores: np.ndarray) -> np.ndarray:
+def _select(
+    keys: np.ndarray,
+    kk: int,
+    col_bits: int,
+    out_idx: np.ndarray,
+    out_scores: np.ndarray,
+    decode: Callable[..., None] | None = None,
+) -> np.ndarray:
     """Sort packed keys in place and write the first kk of every row into the outputs.
 
     Returns a boolean mask of the rows that had fewer than kk keys (their output rows hold garbage).
+    ``decode``: the compiled :func:`_decode_rows` (all pairs), which does what the numpy loop below does in
+    one pass.
     """
     n_rows = len(out_idx)
     keys.sort()
     starts = np.searchsorted(keys, np.arange(n_rows + 1, dtype=np.uint64) << np.uint64(32 + col_bits))
     short = np.diff(starts) < kk
     if len(keys) == 0:
+        return short
+    if decode is not None:
+        decode(keys, starts, col_bits, out_idx, out_scores.view(np.uint32))
         return short
     chunk = max(1, (1 << 20) // kk)  # rows per step, so the temporaries stay small
     for lo in range(0, n_rows, chunk):
@@ -466,33 +480,40 @@ class _AllPairs:
         self.col_bits = _bits(n)
         self.side = max(len(m) for m in self.members)
         self.strip_rows = min(self.side, max(16, _STRIP_BYTES // (4 * self.side) // 16 * 16))
-        # Workers' buffers together stay within what one thread's tiles needed: a block of scores, two tiles.
+        # Workers' buffers together stay within what one thread's tiles needed: a block of scores, two tiles
+        # of vectors (the vectors in visiting order, below, replace those).
         threads = _blas_threads()
         held = SCORE_BUDGET_BYTES + 2 * 4 * self.side * dim
-        self.n_workers = max(1, min(threads, held // _Buffers.size(self.side, dim, self.strip_rows)))
+        self.n_workers = max(1, min(threads, held // _Buffers.size(self.side, self.strip_rows)))
         self.blas_per_worker = max(1, threads // self.n_workers)
+        # The vectors in visiting order, so a tile is a slice; each diagonal task copies its own tile in, and
+        # the front is handed back to the kernel as tiles finish (_schedule), as the results grow.
+        self.xp = _fresh((n, dim), np.float32)
         self.thresholds = np.empty(n, np.float32)
         self.redo = np.zeros(n, bool)  # recompute exactly at the end
         per_row = _sample_rank(kk, n, self.side, self_excluded) * n / self.side  # expected survivors of a row
-        self.pending = [_KeyBuffer(math.ceil(1.5 * per_row * len(m))) for m in self.members]
+        # About one finished tile's chunks stay spare: what the pairs before the next finish will add.
+        self.pool = _KeyPool(spare=math.ceil(per_row * self.side / _CHUNK_KEYS))
+        self.pending = [_KeyBuffer(self.pool) for _ in self.members]
         self.lock = threading.Lock()  # two pairs may add keys to the same tile at once
+        self.sorted = np.empty(0, np.uint64)  # a tile's keys, sorted by _finish; reused from tile to tile
+        self.sort_lock = threading.Lock()
         # Written in visiting order, so memory fills front to back; put in place at the end.
-        self.idx = np.empty((n, kk), np.int64)
-        self.scores = np.empty((n, kk), np.float32)
+        self.idx = _fresh((n, kk), np.int64)
+        self.scores = _fresh((n, kk), np.float32)
         self.done, self.total = 0, self.n_tiles * (self.n_tiles + 1) // 2
 
     def run(self) -> tuple[np.ndarray, np.ndarray]:
         from threadpoolctl import threadpool_limits
 
-        _scan_kernel()  # compiled (or loaded from numba's cache) before the threads start
-        dim = self.x.shape[1]
-        buffers = [_Buffers(self.side, dim, self.strip_rows) for _ in range(self.n_workers)]
+        _kernels()  # compiled, or loaded from numba's cache, before the threads start
+        buffers = [_Buffers(self.side, self.strip_rows) for _ in range(self.n_workers)]
         with (
             threadpool_limits(limits=self.blas_per_worker, user_api="blas"),
             ThreadPoolExecutor(self.n_workers, thread_name_prefix="likewise-topk") as pool,
         ):
             self._schedule(pool, buffers)
-        del buffers
+        del buffers, self.pool, self.pending, self.sorted, self.xp
         _unpermute_rows(self.order, self.idx, self.scores)
         self._recompute(np.sort(self.order[self.redo]))
         self.progress(self.total, self.total, _DESCRIPTION)
@@ -501,13 +522,14 @@ class _AllPairs:
     def _schedule(self, pool: ThreadPoolExecutor, buffers: list[_Buffers]) -> None:
         """Run the tasks, each as soon as its inputs are ready and a worker's buffers are free, first in the
         list first: diagonal tiles, then tile 0's pairs, finish(0), tile 1's pairs, ... (memory fills front
-        to back, as the pending keys of a finished tile are freed)."""
+        to back, as the pending keys of a finished tile go to the next tiles)."""
         n = self.n_tiles
         tasks: list[tuple[int, int | None]] = [(i, i) for i in range(n)]
         for i in range(n):
             tasks += [(i, j) for j in range(i + 1, n)] + [(i, None)]  # (i, None): finish tile i
         thresholds_ready = [False] * n
         unmet = [n] * n  # products of tile i (its diagonal and n - 1 pairs) not yet done
+        unneeded = 0  # tiles 0 .. unneeded - 1 have met every tile: their vectors can go
 
         def ready(task: tuple[int, int | None]) -> bool:
             i, j = task
@@ -541,6 +563,9 @@ class _AllPairs:
                     thresholds_ready[i] = True
                 else:
                     unmet[j] -= 1
+                while unneeded < n and unmet[unneeded] == 0:
+                    unneeded += 1
+                    _release_front(self.xp, self.bounds[unneeded] * self.xp.shape[1] * 4)
                 self._tick()
 
     def _task(self, task: tuple[int, int | None], buf: _Buffers) -> np.ndarray:
@@ -561,13 +586,9 @@ class _AllPairs:
         rows_i, rows_j = self.members[i], self.members[j]
         t_i, t_j = len(rows_i), len(rows_j)
         diagonal = i == j
-        left = buf.left[:t_i]
-        if buf.left_tile != i:  # a worker's pairs mostly share their tile i
+        left, right = self.xp[self.bounds[i] : self.bounds[i + 1]], self.xp[self.bounds[j] : self.bounds[j + 1]]
+        if diagonal:  # the first task of tile i: its vectors in place
             np.take(self.x, rows_i, axis=0, out=left)
-            buf.left_tile = i
-        right = left if diagonal else buf.right[:t_j]
-        if not diagonal:
-            np.take(self.x, rows_j, axis=0, out=right)
         thr_i, thr_j = self._thresholds(i), buf.thr_j[:t_j]
         thr_j[:] = np.inf if diagonal else self._thresholds(j)  # a private copy: the kernel raises floods to inf
         counts_j, flooded_i = buf.counts[:t_j], buf.flooded[:t_i]
@@ -577,7 +598,7 @@ class _AllPairs:
         expected = t_i * t_j * _sample_rank(self.kk, len(self.x), min(t_i, t_j), self.self_excluded) / min(t_i, t_j)
         caps = int(8 * expected / t_i) + 64, int(8 * expected / t_j) + 64
         scratch = tuple(a[: -(-t_j // 8) * 8] for a in buf.scan)
-        scan = _scan_kernel()
+        scan = _kernels().scan
         for lo in range(0, t_i, self.strip_rows):
             hi = min(lo + self.strip_rows, t_i)
             p = buf.strip[: (hi - lo) * t_j].reshape(hi - lo, t_j)
@@ -615,9 +636,11 @@ class _AllPairs:
     def _finish(self, i: int) -> np.ndarray:
         """Tile i has met every tile: select its rows' top-kk; returns the rows left short (redone at the end)."""
         lo, hi = self.bounds[i], self.bounds[i + 1]
-        keys = self.pending[i].keys()
-        self.pending[i] = _KeyBuffer(0)
-        return _select(keys, self.kk, self.col_bits, self.idx[lo:hi], self.scores[lo:hi])
+        with self.sort_lock:
+            if len(self.sorted) < len(self.pending[i]):
+                self.sorted = _fresh((len(self.pending[i]) * 9 // 8,), np.uint64)
+            keys = self.pending[i].drain(self.sorted)
+            return _select(keys, self.kk, self.col_bits, self.idx[lo:hi], self.scores[lo:hi], _kernels().decode)
 
     def _recompute(self, rows: np.ndarray) -> None:
         """Exact top-kk of a few original rows, on their own (rare estimate misses, floods of ties)."""
@@ -633,22 +656,19 @@ class _AllPairs:
 class _Buffers:
     """One worker's buffers, reused from task to task (their sizes are :meth:`size`)."""
 
-    def __init__(self, side: int, dim: int, strip_rows: int) -> None:
-        self.left = np.empty((side, dim), np.float32)  # the vectors of tile i (kept from pair to pair)
-        self.right = np.empty((side, dim), np.float32)  # the vectors of tile j
-        self.strip = np.empty(strip_rows * side, np.float32)  # its scores
+    def __init__(self, side: int, strip_rows: int) -> None:
+        self.strip = _fresh((strip_rows * side,), np.float32)  # scores of a strip of tile i x tile j
         self.part = np.empty(64 * side, np.float32)  # rows being partitioned for their thresholds
         self.thr_j, self.counts = np.empty(side, np.float32), np.empty(side, np.int32)
         self.flooded = np.empty(side, np.uint8)
         padded = -(-side // 8) * 8
         self.scan = (np.zeros(padded, np.uint8), np.empty(padded, np.int64), np.empty(padded, np.int64))
         capacity = max(_SCRATCH_KEYS, side)  # at least one row's worth
-        self.keys_i, self.keys_j = np.empty(capacity, np.uint64), np.empty(capacity, np.uint64)
-        self.left_tile = -1  # the tile whose vectors ``left`` holds
+        self.keys_i, self.keys_j = _fresh((capacity,), np.uint64), _fresh((capacity,), np.uint64)
 
     @staticmethod
-    def size(side: int, dim: int, strip_rows: int) -> int:
-        return 8 * side * dim + 4 * (strip_rows + 64 + 3) * side + 17 * side + 16 * max(_SCRATCH_KEYS, side)
+    def size(side: int, strip_rows: int) -> int:
+        return 4 * (strip_rows + 64 + 3) * side + 17 * side + 16 * max(_SCRATCH_KEYS, side)
 
 
 def _scan_strip(
@@ -667,7 +687,7 @@ def _scan_strip(
     flooded_i: np.ndarray,
 ) -> tuple[int, int, int]:
     """Packed keys of the survivors of a strip of scores ``p`` (rows of tile i x columns of tile j), one pass
-    per row; compiled by :func:`_scan_kernel`.
+    per row; compiled by :class:`_Kernels`.
 
     ``p[r, c]`` survives for row ``r`` if it is >= ``thr_i[r]`` (key: local row ``row0 + r``, candidate
     ``cand_j[c]``) and for column ``c`` if it is >= ``thr_j[c]`` (key: local row ``c``, candidate
@@ -730,32 +750,134 @@ def _scan_strip(
     return n_rows, n_i, n_j
 
 
-@functools.cache
-def _scan_kernel() -> Callable[..., tuple[int, int, int]]:
-    """:func:`_scan_strip` compiled by numba, without the GIL (two workers scan at once). Compiled on a
-    process's first all-pairs call and cached on disk (numba's cache), so later processes only load it."""
-    import numba
+def _decode_rows(
+    keys: np.ndarray, starts: np.ndarray, col_bits: int, out_idx: np.ndarray, out_bits: np.ndarray
+) -> None:
+    """The first ``kk`` sorted keys of each row ``r`` (``keys[starts[r] : starts[r + 1]]``, ``kk`` the width
+    of the outputs) as candidate indices and scores (``out_bits``: the float32 scores viewed as uint32); a
+    row with fewer than ``kk`` keys is left alone. Compiled by :func:`_kernels`, for :func:`_select`."""
+    n_rows, kk = out_idx.shape
+    shift = np.uint64(col_bits)
+    low = (np.uint64(1) << shift) - np.uint64(1)
+    for r in range(n_rows):
+        first = starts[r]
+        if starts[r + 1] - first < kk:
+            continue
+        for q in range(kk):
+            key = keys[first + q]
+            out_idx[r, q] = np.int64(key & low)
+            b = np.int64((key >> shift) & np.uint64(0xFFFFFFFF))
+            if b < 0x80000000:  # undo _score_keys
+                b ^= 0x7FFFFFFF
+            out_bits[r, q] = b
 
-    return numba.njit(nogil=True, cache=True, boundscheck=False)(_scan_strip)
+
+class _Kernels:
+    """:func:`_scan_strip` and :func:`_decode_rows` compiled by numba, without the GIL (two workers run them
+    at once). Compiled on a process's first all-pairs call (~1 s) and cached on disk by numba, so later
+    processes only load them (~0.3 s, most of it importing numba); :func:`_kernels` does it once, on tiny
+    inputs, in the calling thread."""
+
+    def __init__(self) -> None:
+        import numba
+
+        jit = numba.njit(nogil=True, cache=True, boundscheck=False)
+        self.scan, self.decode = jit(_scan_strip), jit(_decode_rows)
+        p = np.zeros((1, 8), np.float32)
+        row, scratch = np.zeros(1, np.int64), (np.zeros(8, np.uint8), np.zeros(8, np.int64), np.zeros(8, np.int64))
+        self.scan(p, p[0, :1], p[0], row, np.zeros(8, np.int64), 0, 4, (1, 1), np.zeros(8, np.int32), scratch,
+                  np.zeros(8, np.uint64), np.zeros(8, np.uint64), np.zeros(1, np.uint8))
+        self.decode(np.zeros(1, np.uint64), np.array([0, 1]), 4, row.reshape(1, 1), np.zeros((1, 1), np.uint32))
+
+
+@functools.cache
+def _kernels() -> _Kernels:
+    return _Kernels()
+
+
+class _KeyPool:
+    """Chunks of ``_CHUNK_KEYS`` packed keys shared by the tiles' pending keys, reused from tile to tile.
+
+    Memory freed and then touched again costs page faults; on a VM that hands freed memory back to its host
+    (free page reporting, ~2 s after the free) each GB touched afresh cost 1-8 s here. So the chunks of a
+    finished tile hold the next tiles' keys; free chunks beyond ``spare`` are released, so memory still
+    shrinks as the last tiles finish.
+    """
+
+    def __init__(self, spare: int) -> None:
+        self._free: list[np.ndarray] = []
+        self._spare = spare
+        self._lock = threading.Lock()
+
+    def take(self) -> np.ndarray:
+        with self._lock:
+            if self._free:
+                return self._free.pop()
+        return np.empty(_CHUNK_KEYS, np.uint64)
+
+    def give(self, chunks: list[np.ndarray]) -> None:
+        with self._lock:
+            self._free.extend(chunks)
+            del self._free[self._spare :]
 
 
 class _KeyBuffer:
-    """Packed keys collected for one tile: one large, growable array, so memory fills and frees in one piece."""
+    """Packed keys collected for one tile, in chunks from a :class:`_KeyPool`."""
 
-    def __init__(self, capacity: int) -> None:
-        self._keys = np.empty(capacity, np.uint64)  # untouched pages cost no memory
-        self._used = 0
+    def __init__(self, pool: _KeyPool) -> None:
+        self._pool = pool
+        self._chunks: list[np.ndarray] = []
+        self._last = _CHUNK_KEYS  # keys in the last chunk
+
+    def __len__(self) -> int:
+        return len(self._chunks) * _CHUNK_KEYS - (_CHUNK_KEYS - self._last) if self._chunks else 0
 
     def add(self, keys: np.ndarray) -> None:
-        if self._used + len(keys) > len(self._keys):
-            grown = np.empty(max(2 * len(self._keys), self._used + len(keys)), np.uint64)
-            grown[: self._used] = self._keys[: self._used]
-            self._keys = grown
-        self._keys[self._used : self._used + len(keys)] = keys
-        self._used += len(keys)
+        done = 0
+        while done < len(keys):
+            if self._last == _CHUNK_KEYS:
+                self._chunks.append(self._pool.take())
+                self._last = 0
+            step = min(len(keys) - done, _CHUNK_KEYS - self._last)
+            self._chunks[-1][self._last : self._last + step] = keys[done : done + step]
+            self._last += step
+            done += step
 
-    def keys(self) -> np.ndarray:
-        return self._keys[: self._used]
+    def drain(self, out: np.ndarray) -> np.ndarray:
+        """Copy the keys into the front of ``out`` (at least ``len(self)`` long), give the chunks back."""
+        n = len(self)
+        for c, chunk in enumerate(self._chunks):
+            out[c * _CHUNK_KEYS : min((c + 1) * _CHUNK_KEYS, n)] = chunk[: min(_CHUNK_KEYS, n - c * _CHUNK_KEYS)]
+        self._pool.give(self._chunks)
+        self._chunks, self._last = [], _CHUNK_KEYS
+        return out[:n]
+
+
+def _fresh(shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    """An uninitialised C-contiguous array, on Linux in an anonymous mapping of its own (``np.empty`` below
+    4 MB and elsewhere), so without the transparent huge pages numpy asks for (``MADV_HUGEPAGE``).
+
+    Where the kernel must compact memory to find each 2 MB page (THP defrag "madvise", fragmented memory, as
+    on this project's VMs) a first touch stalls: 1 GB written afresh cost 2.4-6.4 s of kernel time through
+    ``np.empty`` and 0.4 s here. All pairs writes its results (1.1 GB at 100,000 x 1,000) once, front to
+    back, which gains nothing from huge pages. The mapping is freed with the array.
+    """
+    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+    if nbytes < 4 << 20 or not sys.platform.startswith("linux"):
+        return np.empty(shape, dtype)
+    return np.frombuffer(mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS), dtype).reshape(shape)
+
+
+def _release_front(a: np.ndarray, nbytes: int) -> None:
+    """Hand the whole pages among the first ``nbytes`` of a :func:`_fresh` array back to the kernel (reading
+    them again gives zeros); nothing for an array from ``np.empty``."""
+    base = a
+    while isinstance(base, np.ndarray):
+        base = base.base
+    if isinstance(base, memoryview):
+        base = base.obj
+    if isinstance(base, mmap.mmap) and nbytes >= mmap.PAGESIZE:
+        base.madvise(mmap.MADV_DONTNEED, 0, nbytes // mmap.PAGESIZE * mmap.PAGESIZE)
 
 
 def _unpermute_rows(order: np.ndarray, *arrays: np.ndarray) -> None:
