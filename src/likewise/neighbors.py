@@ -590,12 +590,13 @@ class _AllPairs:
         if diagonal:  # the first task of tile i: its vectors in place
             np.take(self.x, rows_i, axis=0, out=left)
         thr_i, thr_j = self._thresholds(i), buf.thr_j[:t_j]
-        thr_j[:] = np.inf if diagonal else self._thresholds(j)  # a private copy: the kernel raises floods to inf
+        thr_j[:] = np.inf if diagonal else self._thresholds(j)  # a copy: the kernel raises floods to inf
         counts_j, flooded_i = buf.counts[:t_j], buf.flooded[:t_i]
         counts_j[:] = 0
         flooded_i[:] = 0
         # A role's survivors are about rank / tile of its scores; a row or column with 8 times that is a flood.
-        expected = t_i * t_j * _sample_rank(self.kk, len(self.x), min(t_i, t_j), self.self_excluded) / min(t_i, t_j)
+        short_side = min(t_i, t_j)
+        expected = t_i * t_j * _sample_rank(self.kk, len(self.x), short_side, self.self_excluded) / short_side
         caps = int(8 * expected / t_i) + 64, int(8 * expected / t_j) + 64
         scratch = tuple(a[: -(-t_j // 8) * 8] for a in buf.scan)
         scan = _kernels().scan
@@ -634,7 +635,7 @@ class _AllPairs:
             thr[lo : lo + len(part)] = part[:, t - rank]
 
     def _finish(self, i: int) -> np.ndarray:
-        """Tile i has met every tile: select its rows' top-kk; returns the rows left short (redone at the end)."""
+        """Tile i has met every tile: select its rows' top-kk; returns the rows left short (redone later)."""
         lo, hi = self.bounds[i], self.bounds[i + 1]
         with self.sort_lock:
             if len(self.sorted) < len(self.pending[i]):
@@ -784,10 +785,11 @@ class _Kernels:
         jit = numba.njit(nogil=True, cache=True, boundscheck=False)
         self.scan, self.decode = jit(_scan_strip), jit(_decode_rows)
         p = np.zeros((1, 8), np.float32)
-        row, scratch = np.zeros(1, np.int64), (np.zeros(8, np.uint8), np.zeros(8, np.int64), np.zeros(8, np.int64))
+        row = np.zeros(1, np.int64)
+        scratch = (np.zeros(8, np.uint8), np.zeros(8, np.int64), np.zeros(8, np.int64))
         self.scan(p, p[0, :1], p[0], row, np.zeros(8, np.int64), 0, 4, (1, 1), np.zeros(8, np.int32), scratch,
                   np.zeros(8, np.uint64), np.zeros(8, np.uint64), np.zeros(1, np.uint8))
-        self.decode(np.zeros(1, np.uint64), np.array([0, 1]), 4, row.reshape(1, 1), np.zeros((1, 1), np.uint32))
+        self.decode(np.zeros(1, np.uint64), np.array([0, 1]), 4, row[:, None], np.zeros((1, 1), np.uint32))
 
 
 @functools.cache
@@ -798,10 +800,11 @@ def _kernels() -> _Kernels:
 class _KeyPool:
     """Chunks of ``_CHUNK_KEYS`` packed keys shared by the tiles' pending keys, reused from tile to tile.
 
-    Memory freed and then touched again costs page faults; on a VM that hands freed memory back to its host
-    (free page reporting, ~2 s after the free) each GB touched afresh cost 1-8 s here. So the chunks of a
-    finished tile hold the next tiles' keys; free chunks beyond ``spare`` are released, so memory still
-    shrinks as the last tiles finish.
+    Memory freed and allocated again is faulted in again (at best ~0.4 s per GB here; numpy's huge pages
+    cost seconds, see :func:`_fresh`), and a tile's keys are freed only when it finishes: 1.2 GB of keys
+    pass through at 100,000 x 1,000, about a quarter of them held at once. So the chunks of a finished tile
+    hold the next tiles' keys; free chunks beyond ``spare`` are released, so memory still shrinks as the
+    last tiles finish. Chunks of 2 MB are below numpy's 4 MB threshold for huge pages.
     """
 
     def __init__(self, spare: int) -> None:
@@ -847,7 +850,8 @@ class _KeyBuffer:
         """Copy the keys into the front of ``out`` (at least ``len(self)`` long), give the chunks back."""
         n = len(self)
         for c, chunk in enumerate(self._chunks):
-            out[c * _CHUNK_KEYS : min((c + 1) * _CHUNK_KEYS, n)] = chunk[: min(_CHUNK_KEYS, n - c * _CHUNK_KEYS)]
+            lo = c * _CHUNK_KEYS
+            out[lo : min(lo + _CHUNK_KEYS, n)] = chunk[: min(_CHUNK_KEYS, n - lo)]
         self._pool.give(self._chunks)
         self._chunks, self._last = [], _CHUNK_KEYS
         return out[:n]
@@ -865,7 +869,8 @@ def _fresh(shape: tuple[int, ...], dtype: type) -> np.ndarray:
     nbytes = math.prod(shape) * np.dtype(dtype).itemsize
     if nbytes < 4 << 20 or not sys.platform.startswith("linux"):
         return np.empty(shape, dtype)
-    return np.frombuffer(mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS), dtype).reshape(shape)
+    mapping = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    return np.frombuffer(mapping, dtype).reshape(shape)
 
 
 def _release_front(a: np.ndarray, nbytes: int) -> None:
