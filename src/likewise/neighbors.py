@@ -363,9 +363,9 @@ def _dense_blocks(
         raise InputError(f"{n_c} candidates is more than exact top-k supports (2**31); split the collection")
     rows = block_rows or max(1, SCORE_BUDGET_BYTES // (4 * n_c))
     rows = min(rows, n_q, 1 << (32 - col_bits))
-    scores = np.empty((rows, n_c), np.float32)
+    scores = _fresh((rows, n_c), np.float32)  # up to 256 MB: no huge pages (see _fresh)
     scratch = np.empty((min(rows, 32), n_c), np.float32)
-    mask = np.empty((rows, n_c), bool)
+    mask = _fresh((rows, n_c), bool)
     total = math.ceil(n_q / rows)
     for block, start in enumerate(range(0, n_q, rows)):
         stop = min(start + rows, n_q)
