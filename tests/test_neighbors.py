@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from likewise import neighbors
+from likewise import all_pairs
 from likewise.errors import InputError
 from likewise.neighbors import iter_topk, normalize, topk
 
@@ -55,9 +55,9 @@ def unit_vectors(rng, n, d):
 
 
 def test_tiled_path_is_exercised():
-    assert neighbors._symmetric_pays(3000, 20, 500, True)
-    assert neighbors._symmetric_pays(1200, 5, 200, False)
-    assert not neighbors._symmetric_pays(400, 5, 500, True)  # one tile: dense
+    assert all_pairs._symmetric_pays(3000, 20, 500, True)
+    assert all_pairs._symmetric_pays(1200, 5, 200, False)
+    assert not all_pairs._symmetric_pays(400, 5, 500, True)  # one tile: dense
 
 
 @pytest.mark.parametrize(
@@ -100,7 +100,7 @@ def test_flood_of_ties_zero_rows_and_mass_duplicates():
     x = integer_vectors(rng, 1600, 6)
     x[:500] = 0
     x[500:1100] = x[1599]
-    assert neighbors._symmetric_pays(1600, 30, 200, True)
+    assert all_pairs._symmetric_pays(1600, 30, 200, True)
     for block_rows in (200, None):
         idx, scores = topk(x, 30, block_rows=block_rows)
         ref_idx, ref_scores = brute_force(x, 30)
@@ -110,7 +110,7 @@ def test_flood_of_ties_zero_rows_and_mass_duplicates():
 
 def test_rows_whose_threshold_estimate_falls_short_are_recomputed(monkeypatch):
     """A negative safety margin makes most estimated thresholds too high: the exact fallback must fix them."""
-    monkeypatch.setattr(neighbors, "_Z", -4.0)
+    monkeypatch.setattr(all_pairs, "_Z", -4.0)
     rng = np.random.default_rng(6)
     x = unit_vectors(rng, 2000, 16)
     idx, scores = topk(x, 40, block_rows=250)
@@ -272,8 +272,8 @@ def test_tiled_path_at_scale_matches_dense_path():
     rng = np.random.default_rng(14)
     centers = rng.standard_normal((40, 48))
     x = normalize(centers[rng.integers(0, 40, 20_000)] + 0.5 * rng.standard_normal((20_000, 48)))
-    assert neighbors._symmetric_pays(20_000, 200, neighbors._square_tile(20_000) // 4, True)
-    idx, scores = topk(x, 200, block_rows=neighbors._square_tile(20_000) // 4)
+    assert all_pairs._symmetric_pays(20_000, 200, all_pairs._square_tile(20_000) // 4, True)
+    idx, scores = topk(x, 200, block_rows=all_pairs._square_tile(20_000) // 4)
     dense_idx = np.concatenate([b for _, b, _ in iter_topk(x, 200)])
     dense_scores = np.concatenate([s for _, _, s in iter_topk(x, 200)])
     np.testing.assert_allclose(scores, dense_scores, atol=1e-6)

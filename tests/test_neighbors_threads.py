@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info
 
-from likewise import neighbors
+from likewise import all_pairs, neighbors
 from likewise.neighbors import normalize, topk
 
 
@@ -59,10 +59,10 @@ def workers(monkeypatch):
     """Set the worker count (BLAS's thread count as all pairs sees it) and shrink strips and key buffers."""
 
     def use(count: int, strip_bytes: int = 16 * 4 * 200, scratch_keys: int = 1, chunk_keys: int = 100) -> None:
-        monkeypatch.setattr(neighbors, "_blas_threads", lambda: count)
-        monkeypatch.setattr(neighbors, "_STRIP_BYTES", strip_bytes)
-        monkeypatch.setattr(neighbors, "_SCRATCH_KEYS", scratch_keys)
-        monkeypatch.setattr(neighbors, "_CHUNK_KEYS", chunk_keys)
+        monkeypatch.setattr(all_pairs, "_blas_threads", lambda: count)
+        monkeypatch.setattr(all_pairs, "_STRIP_BYTES", strip_bytes)
+        monkeypatch.setattr(all_pairs, "_SCRATCH_KEYS", scratch_keys)
+        monkeypatch.setattr(all_pairs, "_CHUNK_KEYS", chunk_keys)
 
     return use
 
@@ -71,7 +71,7 @@ def workers(monkeypatch):
 def test_clustered_vectors_match_the_naive_loop_on_any_number_of_workers(workers, count):
     rng = np.random.default_rng(21)
     x = clustered(rng, 1400, 16)
-    assert neighbors._symmetric_pays(1400, 25, 200, True)
+    assert all_pairs._symmetric_pays(1400, 25, 200, True)
     workers(count)
     idx, scores = topk(x, 25, block_rows=200)
     assert_same_as_naive(x, 25, idx, scores)
@@ -106,7 +106,7 @@ def test_exact_ties_floods_and_zero_rows(workers, count):
 
 def test_estimate_misses_are_recomputed_on_workers(workers, monkeypatch):
     """A negative safety margin makes most thresholds too high: the exact fallback must fix those rows."""
-    monkeypatch.setattr(neighbors, "_Z", -4.0)
+    monkeypatch.setattr(all_pairs, "_Z", -4.0)
     rng = np.random.default_rng(24)
     x = clustered(rng, 1600, 12)
     workers(2)
@@ -119,8 +119,8 @@ def test_k_near_the_largest_the_tiles_allow_and_beyond(workers):
     (the dense path): both match the loop."""
     rng = np.random.default_rng(25)
     x = clustered(rng, 1200, 10)
-    assert neighbors._symmetric_pays(1200, 180, 200, True)
-    assert not neighbors._symmetric_pays(1200, 1190, 200, True)
+    assert all_pairs._symmetric_pays(1200, 180, 200, True)
+    assert not all_pairs._symmetric_pays(1200, 1190, 200, True)
     workers(2)
     for k in (180, 1190, 5000):
         idx, scores = topk(x, k, block_rows=200)
@@ -158,7 +158,7 @@ def test_an_error_in_a_worker_reaches_the_caller(workers, monkeypatch):
     def scan(*args):
         raise MemoryError("no room for keys")
 
-    monkeypatch.setattr(neighbors._kernels(), "scan", scan)
+    monkeypatch.setattr(all_pairs._kernels(), "scan", scan)
     with pytest.raises(MemoryError, match="no room for keys"):
         topk(x, 5, block_rows=200)
     assert [info["num_threads"] for info in threadpool_info()] == before
@@ -182,7 +182,7 @@ def test_compiled_scan_matches_its_python_source_and_the_numpy_keys():
     want_i = np.sort(neighbors._pack(r + 5, p[r, c], cand_j[c], col_bits))
     r, c = np.nonzero(m_j)
     want_j = np.sort(neighbors._pack(c, p[r, c], cand_i[r], col_bits))
-    for scan in (neighbors._scan_strip, neighbors._kernels().scan):
+    for scan in (all_pairs._scan_strip, all_pairs._kernels().scan):
         got_i, got_j, start = [], [], 0
         keys_i, keys_j = np.empty(37 + 10, np.uint64), np.empty(37 + 10, np.uint64)
         flooded, counts = np.zeros(40, np.uint8), np.zeros(37, np.int32)
@@ -207,7 +207,7 @@ def test_results_are_ordinary_writable_arrays():
 
     rng = np.random.default_rng(30)
     x = clustered(rng, 4000, 8)
-    assert neighbors._symmetric_pays(4000, 150, 1000, True)
+    assert all_pairs._symmetric_pays(4000, 150, 1000, True)
     idx, scores = topk(x, 150, block_rows=1000)  # 4000 x 150 int64: 4.8 MB, in a mapping of its own
     assert idx.flags.c_contiguous and idx.flags.writeable and scores.flags.writeable
     assert_same_as_naive(x, 150, idx, scores)
@@ -227,7 +227,7 @@ def test_compiled_decoding_matches_the_numpy_loop():
     rows[rows == 13] = 14  # row 13: no keys at all, so short
     keys = neighbors._pack(rows, scores, rng.integers(0, 1000, 3000), 10)
     got = []
-    for decode in (None, neighbors._kernels().decode):
+    for decode in (None, all_pairs._kernels().decode):
         idx, out = np.full((50, 40), -7, np.int64), np.full((50, 40), np.nan, np.float32)
         short = neighbors._select(keys.copy(), 40, 10, idx, out, decode)
         got.append((short, idx[~short], out[~short]))
