@@ -1,14 +1,16 @@
 """Tuning quality on real data: raw vs reference recipe vs LDA vs likewise, held-out, over seeds.
 
     python bench/quality.py [--datasets bbc_news,rotten_tomatoes] [--budgets 25,100,250,all] [--seeds 0,1,2]
-                            [--encoder-finetune]
+                            [--encoder-finetune [--encoder-only] [--encoder-mode train-encoder|auto]
+                             [--encoder-budgets 25,100,250] [--time-budget 300]] [--out rows.jsonl]
 
 Per dataset (BBC News k=100, Rotten Tomatoes k=1000) x label budget x method (``likewise``, the default, also
 sees the vectors of the training pool outside the budget, unlabeled; ``auto_labeled`` is the same without them): mean and min/max over seeds of
 top_k, MAP@R and logistic-regression accuracy on the held-out 40%, plus training seconds. The protocol is
 likewise.evaluation's (the same as `likewise evaluate`). Vectors come from the bundled all-MiniLM-L6-v2
 through an embedding cache in ./.bench-cache (encoded once). ``--encoder-finetune`` adds full encoder
-fine-tuning at the smallest budgets (slow on a CPU).
+fine-tuning as a user runs it (``likewise tune --train-encoder``, or with ``--encoder-mode auto`` plain
+``likewise tune``) at ``--encoder-budgets`` on every seed (slow on a CPU); ``--encoder-only`` runs just those.
 """
 from __future__ import annotations
 
@@ -43,34 +45,75 @@ def vectors_for(name: str) -> tuple[np.ndarray, list, list[str]]:
     return vectors, data.labels, data.texts
 
 
-def encoder_rows(name: str, texts: list[str], labels: list, budgets, seeds, k: int) -> list[dict]:
-    """Full encoder fine-tuning at the given budgets (held-out protocol as in likewise.evaluation)."""
-    import tempfile
+def encoder_rows(name: str, X: np.ndarray, texts: list[str], labels: list, budgets, seeds, k: int, *, mode: str = "train-encoder",
+                 time_budget: float = 300.0, out: str | None = None) -> list[dict]:
+    """Encoder fine-tuning as a user runs it, scored on the held-out 40% (protocol of likewise.evaluation).
 
-    from likewise.encoders import SentenceTransformerEncoder
+    Per seed and budget: a fresh workspace holds the budget's records and labels only (raw vectors from the
+    bench cache), then ``likewise tune --train-encoder`` (``mode="train-encoder"``: 80% of the labels train
+    the encoder, the best epoch and a head on top are chosen on the other 20%) or plain ``likewise tune``
+    (``mode="auto"``: the map chosen by cross-validation, or the tuned encoder when maps barely move and it
+    scores higher on the same 20%) runs with ``time_budget``; the held-out records are then embedded with
+    whatever the workspace kept (tuned encoder through its head, or the map on raw vectors)."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from likewise.encoders import get_encoder
     from likewise.evaluation import holdout_split, logistic_accuracy, sample_budget
     from likewise.labels import labeled_arrays
     from likewise.metrics import evaluate
-    from likewise.tuning.encoder_finetune import finetune_encoder
+    from likewise.ops.embed import embed_into_workspace
+    from likewise.ops.tune import tune_workspace, tuned_encoder_vectors
+    from likewise.records.dataset import Dataset
+    from likewise.tuning import Tuner
+    from likewise.workspace import Workspace
 
     positions, y = labeled_arrays(labels)
+    encoder = get_encoder("default")
     rows = []
     for seed in seeds:
         pool, test = holdout_split(y, seed=seed)
+        test_texts = [texts[positions[i]] for i in test]
         for budget in budgets:
             train = sample_budget(y, pool, budget, seed=seed)
             with tempfile.TemporaryDirectory() as tmp:
-                t0 = time.perf_counter()
-                finetune_encoder([texts[positions[i]] for i in train], y[train], f"{tmp}/m", seed=seed)
+                ws = Workspace.open(Path(tmp) / "ws", create=True, cache=".bench-cache")
+                data = Dataset.from_lists([texts[positions[i]] for i in train], [str(v) for v in y[train]],
+                                          [f"r{positions[i]}" for i in train])
+                embed_into_workspace(ws, data, encoder, source={"path": f"{name} budget {budget} seed {seed}"})
+                load0, t0 = os.getloadavg()[0], time.perf_counter()
+                if mode == "train-encoder":
+                    result = tune_workspace(ws, train_encoder=True,
+                                            encoder_options={"seed": seed, "time_budget": time_budget})
+                else:
+                    result = tune_workspace(ws, tuner_options={"seed": seed, "method": "auto"}, train_encoder=None,
+                                            time_budget=time_budget)
                 seconds = time.perf_counter() - t0
-                enc = SentenceTransformerEncoder(f"{tmp}/m")
-                Z_test = enc.embed([texts[positions[i]] for i in test])
-                Z_train = enc.embed([texts[positions[i]] for i in train])
+                load1 = os.getloadavg()[0]
+                t1 = time.perf_counter()
+                if result.kind == "encoder":
+                    Z_test, _ = tuned_encoder_vectors(ws, test_texts)
+                else:  # the map on the raw vectors (cached)
+                    Z_test = Tuner.load(result.path, expected_encoder=encoder.identity).transform(X[positions[test]])
+                Z_train = ws.vectors("tuned").vectors
+                embed_seconds = time.perf_counter() - t1
+                ws.store.close()
             m = evaluate(Z_test, y[test], min(k, len(test) - 1), metrics=["top_k", "map_at_r"])
             m["logreg_accuracy"] = logistic_accuracy(Z_train, y[train], Z_test, y[test])
-            rows.append({"budget": str(budget), "seed": seed, "seconds": seconds, **m})
-            print(f"  encoder fine-tuning {name} budget {budget} seed {seed}: top_{k} {m['top_k']:.3f} "
-                  f"({seconds:.0f} s)", flush=True)
+            fit = (result.config or {})
+            row = {"dataset": name, "method": f"encoder:{mode}", "budget": str(budget), "seed": seed,
+                   "seconds": seconds, "embed_seconds": embed_seconds, "kind": result.kind,
+                   "kept_base": bool(result.kept_identity), "epochs_run": fit.get("epochs_run"),
+                   "best_epoch": None, "lr": fit.get("lr"), "head_on_encoder": (result.encoder_head or {}).get("kept"),
+                   "message": result.message, "load": [round(load0, 2), round(load1, 2)], **m}
+            rows.append(row)
+            print(f"  {mode} {name} budget {budget} seed {seed}: {result.kind}, top_{k} {m['top_k']:.3f} "
+                  f"({seconds:.0f} s tune, {embed_seconds:.0f} s embedding the held-out; load {load0:.1f}-{load1:.1f})",
+                  flush=True)
+            if out:
+                with open(out, "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(row, default=str) + "\n")
     return rows
 
 
@@ -81,7 +124,13 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--methods", default="raw,reference,lda,lda_shrinkage,centroids,head,auto_labeled,likewise")
     parser.add_argument("--out", default=None, help="also write every row as JSON lines to this file")
-    parser.add_argument("--encoder-finetune", action="store_true")
+    parser.add_argument("--encoder-finetune", action="store_true",
+                        help="also run encoder fine-tuning as users run it (see encoder_rows), at --encoder-budgets")
+    parser.add_argument("--encoder-only", action="store_true", help="only the encoder rows (no map methods)")
+    parser.add_argument("--encoder-mode", choices=["train-encoder", "auto"], default="train-encoder",
+                        help="train-encoder: `likewise tune --train-encoder`; auto: plain `likewise tune`")
+    parser.add_argument("--encoder-budgets", default="25,100,250")
+    parser.add_argument("--time-budget", type=float, default=300.0, help="the tune's --time-budget (seconds)")
     args = parser.parse_args()
     from likewise.evaluation import evaluate_methods
 
@@ -96,6 +145,10 @@ def main() -> None:
         if small:
             print(f"# {name}: budgets {small} skipped: below 2 labeled records for each of its {n_classes} classes")
         result = None
+        if args.encoder_only:
+            encoder_rows(name, X, texts, labels, [int(b) for b in args.encoder_budgets.split(",")], seeds, k,
+                         mode=args.encoder_mode, time_budget=args.time_budget, out=args.out)
+            continue
         for seed in seeds:  # one seed at a time, so every finished seed's rows are written (long runs)
             part = evaluate_methods(X, labels, methods=args.methods.split(","),
                                     budgets=[b for b in budgets if b not in small], seeds=[seed], k=k,
@@ -139,8 +192,8 @@ def main() -> None:
             print(f"| {entry['budget']} | {entry['method']} | {cell('top_k')} | {cell('map_at_r')} | "
                   f"{cell('logreg_accuracy')} | {entry['seconds']:.1f} | {mark} |", flush=True)
         if args.encoder_finetune:
-            small = [b for b in budgets if b != "all" and b <= 250]
-            encoder_rows(name, texts, labels, small, seeds[:1], k)
+            encoder_rows(name, X, texts, labels, [int(b) for b in args.encoder_budgets.split(",")], seeds, k,
+                         mode=args.encoder_mode, time_budget=args.time_budget, out=args.out)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,13 @@ def test_finetune_moves_the_encoder_towards_the_classes(tmp_path, minilm):
     assert all(0 <= h["val_top_k"] <= 1 for h in result.history)
     assert not result.kept_base  # force: the trained weights are saved whatever validation says
     assert seen and (tmp_path / "model" / "model.safetensors").exists()
+    from safetensors.numpy import load_file
+
+    from likewise.encoders.device import training_precision
+
+    # mixed precision where the CPU has bfloat16 (this machine's does): the saved weights stay float32
+    assert result.config["precision"] == training_precision("cpu")
+    assert {w.dtype for w in load_file(tmp_path / "model" / "model.safetensors").values()} == {np.dtype("float32")}
 
     base = minilm.embed(texts)
     tuned = SentenceTransformerEncoder(tmp_path / "model", device="cpu").embed(texts)
@@ -102,6 +109,19 @@ def test_schedule_fits_the_time_budget():
     assert 1 <= epochs < DEFAULT_EPOCHS and DEFAULT_LR < lr <= 2e-4
     assert plan_schedule(100_000, 10) == (1, 2e-4)
     assert plan_schedule(1000, 150, device="cuda")[0] == DEFAULT_EPOCHS
+    # long texts cost more per epoch than short ones, fp32 more than bf16
+    short, long = plan_schedule(200, 60, tokens_per_record=32)[0], plan_schedule(200, 60, tokens_per_record=256)[0]
+    assert long < short
+    assert plan_schedule(200, 60, tokens_per_record=128, precision="bf16")[0] > plan_schedule(
+        200, 60, tokens_per_record=128, precision="fp32")[0]
+
+
+def test_token_estimate_follows_the_texts_and_the_window():
+    from likewise.tuning.encoder_finetune import estimate_tokens
+
+    assert estimate_tokens([]) == 0.0
+    assert 5 < estimate_tokens(["a short review of a film, not long"]) < 15
+    assert estimate_tokens(["word " * 5000]) == 256  # cut at the encoder's window
 
 
 @pytest.mark.slow
@@ -121,3 +141,55 @@ def test_training_stops_mid_epoch_when_the_time_budget_is_spent(tmp_path):
                               device="cpu", force=True, time_budget=1.0)
     assert result.config["stopped_at_budget"] and result.config["epochs_run"] < 1
     assert [h["epoch"] for h in result.history] == [0, 1]  # the partial epoch, validated
+
+
+@pytest.mark.slow
+def test_length_chunks_give_the_whole_batch_embeddings_and_gradients():
+    """Encoding a batch in chunks of similar length, each cut to its own longest text, is exact: the same
+    embeddings (in the batch's order) and the same gradients as one pass over the batch padded to its longest."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from likewise.datasets import load_dataset
+    from likewise.encoders.sentence_transformer import default_model_path
+    from likewise.tuning.encoder_finetune import _embed_by_length
+
+    data = load_dataset("rotten_tomatoes")
+    rng = np.random.default_rng(3)
+    texts = [data.texts[i] for i in rng.choice(len(data.texts), 12, replace=False)]
+    texts[4] = data.texts[int(np.argmax([len(t) for t in data.texts[:2000]]))]  # one long text among short ones
+    model = SentenceTransformer(str(default_model_path()), device="cpu", local_files_only=True)
+    model.eval()  # no dropout: both passes must see the same network
+    features = model.tokenize(texts)
+    lengths = features["attention_mask"].sum(1)
+    assert int(lengths.max()) > 3 * int(lengths.float().median())  # most of the padded batch is padding
+    probe = torch.randn(384, generator=torch.Generator().manual_seed(0))
+    weight = model[0].auto_model.encoder.layer[0].attention.self.query.weight
+
+    whole = model(dict(features))["sentence_embedding"]
+    (whole @ probe).sum().backward()
+    grad_whole = weight.grad.clone()
+    weight.grad = None
+    chunked = _embed_by_length(model, dict(features), chunk=3)
+    (chunked @ probe).sum().backward()
+
+    assert torch.allclose(chunked, whole, atol=1e-5)
+    assert torch.allclose(weight.grad, grad_whole, rtol=1e-3, atol=1e-5)
+
+
+def test_training_precision_is_bf16_only_where_the_hardware_has_it(monkeypatch):
+    import torch
+
+    from likewise.encoders.device import training_precision
+
+    assert training_precision("cpu", "fp32") == "fp32"
+    with pytest.raises(InputError, match="unknown precision"):
+        training_precision("cpu", "fp16")
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    assert training_precision("cpu") == "fp32"
+    with pytest.raises(InputError, match="no native bfloat16"):
+        training_precision("cpu", "bf16")
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    assert training_precision("cpu") == "bf16" == training_precision("cpu", "bf16")
+    assert training_precision("mps") == "fp32"

@@ -119,7 +119,8 @@ def tune_workspace(
         tuner = Tuner(**options)
         tuner.fit(raw.vectors, with_unlabeled(len(raw.vectors), positions, y), progress=progress)
         selection = getattr(tuner, "selection_", None)
-        if train_encoder is None and _encoder_asked(tuner, raw.encoder, len(y), time_budget, start):
+        if train_encoder is None and _encoder_asked(tuner, raw.encoder, [data.texts[i] for i in positions], time_budget,
+                                                    start, device=(encoder_options or {}).get("device")):
             remaining = None if time_budget is None else time_budget - (time.perf_counter() - start)
             outcome = _encoder_if_better(ws, data, raw, positions, y, classes, tuner, dict(encoder_options or {}),
                                          remaining, progress, start, fingerprint, state.last_seq)
@@ -169,10 +170,12 @@ def switch_in_head(ws: Workspace, tuner, result: TuneResult, tuned: np.ndarray, 
                                 "labels_seq": labels_seq, **extra})
 
 
-def _encoder_asked(tuner, encoder: str, n_labeled: int, time_budget: float | None, start: float) -> bool:
+def _encoder_asked(tuner, encoder: str, texts: list[str], time_budget: float | None, start: float, *,
+                   device: str | None = None) -> bool:
     """Whether auto should try encoder fine-tuning: maps on frozen vectors barely move, the vectors come
     from a model that can be trained, and the remaining budget allows at least 2 epochs."""
-    from likewise.tuning.encoder_finetune import plan_schedule
+    from likewise.encoders.device import resolve_device, training_precision
+    from likewise.tuning.encoder_finetune import estimate_tokens, plan_schedule
 
     selection = getattr(tuner, "selection_", None)
     if not selection or str(encoder).startswith(("vectors:", "hashing:", "static")):
@@ -184,7 +187,9 @@ def _encoder_asked(tuner, encoder: str, n_labeled: int, time_budget: float | Non
     remaining = None if time_budget is None else time_budget - (time.perf_counter() - start)
     if remaining is not None and remaining <= 0:
         return False
-    return plan_schedule(int(0.8 * n_labeled), remaining)[0] >= 2
+    device = resolve_device(device)
+    return plan_schedule(int(0.8 * len(texts)), remaining, device=device, precision=training_precision(device),
+                         tokens_per_record=estimate_tokens(texts))[0] >= 2
 
 
 def _encoder_if_better(ws, data, raw, positions, y, classes, tuner, options, remaining, progress, start, fingerprint,

@@ -36,18 +36,31 @@ from likewise.progress import Progress, no_progress
 DEFAULT_EPOCHS = 8
 DEFAULT_LR = 5e-5
 """Measured on Rotten Tomatoes (bench/RESULTS.md): 8 epochs at 5e-5 beat 1 epoch at 2e-5 and 4 at 5e-5."""
-CPU_SECONDS_PER_RECORD_EPOCH = 0.07
-"""What one training record costs per epoch (forward, backward, validation encode) with MiniLM on this
-2-core CPU, measured in bench/RESULTS.md (135 s for 200 records x 8 epochs + validation); a GPU is ~20x faster."""
+CPU_SECONDS_PER_TOKEN_EPOCH = {"bf16": 1.0e-3, "fp32": 1.6e-3}
+"""What one token of training text costs per epoch (forward and backward in chunks of similar length, plus
+the validation encode) with MiniLM on this project's 2-core CPU, a little above the quiet-machine figures
+of bench/RESULTS.md ("Encoder fine-tuning in bfloat16": ~0.6 ms in bf16, ~1.1 ms in fp32) since a shared
+CPU runs slower; a GPU is ~20x faster. Training also stops at a step when the budget is spent."""
+CHARS_PER_TOKEN = 4.0
+"""English text through MiniLM's WordPiece tokenizer: ~4 characters per token (a plan, not a count)."""
 
 
-def plan_schedule(n_train: int, time_budget: float | None, *, device: str = "cpu") -> tuple[int, float]:
-    """(epochs, lr) for ``n_train`` records within ``time_budget`` seconds: the default schedule when it fits,
-    else as many epochs as fit (at least 1) with the learning rate raised in proportion to the steps lost
-    (capped at 2e-4), so a short schedule still moves the weights as far."""
+def estimate_tokens(texts: Sequence[str], window: int = 256) -> float:
+    """Mean tokens per text as the encoder sees them (cut at ``window``), estimated from characters."""
+    if not texts:
+        return 0.0
+    return float(np.mean([min(window, 2 + len(t) / CHARS_PER_TOKEN) for t in texts]))
+
+
+def plan_schedule(n_train: int, time_budget: float | None, *, device: str = "cpu", tokens_per_record: float = 64.0,
+                  precision: str = "fp32") -> tuple[int, float]:
+    """(epochs, lr) for ``n_train`` records of ``tokens_per_record`` tokens within ``time_budget`` seconds: the
+    default schedule when it fits, else as many epochs as fit (at least 1) with the learning rate raised in
+    proportion to the steps lost (capped at 2e-4), so a short schedule still moves the weights as far."""
     if time_budget is None:
         return DEFAULT_EPOCHS, DEFAULT_LR
-    per_epoch = max(1e-6, n_train * CPU_SECONDS_PER_RECORD_EPOCH / (1 if device == "cpu" else 20))
+    per_token = CPU_SECONDS_PER_TOKEN_EPOCH.get(precision, CPU_SECONDS_PER_TOKEN_EPOCH["fp32"])
+    per_epoch = max(1e-6, n_train * tokens_per_record * per_token / (1 if device == "cpu" else 20))
     epochs = int(max(1, min(DEFAULT_EPOCHS, time_budget // per_epoch)))
     return epochs, float(min(2e-4, DEFAULT_LR * DEFAULT_EPOCHS / epochs))
 
@@ -65,7 +78,38 @@ class EncoderFinetuneResult:
     config: dict[str, Any] = field(default_factory=dict)
 
 
-def _loss_module(model, loss_name: str, loss_params: dict[str, Any]):
+LENGTH_CHUNK = 8
+"""Records per forward pass inside a training batch: the batch is sorted by token count and encoded in chunks
+of this many, each padded only to its own longest text (:func:`_embed_by_length`)."""
+
+
+def _embed_by_length(model, features: dict[str, Any], chunk: int = LENGTH_CHUNK):
+    """The model's sentence embeddings of one tokenized batch, computed in chunks of similar length.
+
+    A collated batch is padded to its longest text: with short texts and a few long ones (Rotten Tomatoes:
+    mean 33 tokens, some 256) most of a batch's tokens are padding. Each chunk is cut to its own longest
+    text, which the attention mask makes exact: a record's embedding (mean over its own tokens) and its
+    gradient do not depend on the other records of its forward pass, so the loss and the gradients are those
+    of the whole batch, up to float rounding, for a fraction of the work."""
+    import torch
+
+    mask = features["attention_mask"]
+    n, width = mask.shape
+    lengths = mask.sum(dim=1)
+    order = torch.argsort(lengths)
+    parts = []
+    for idx in order.split(chunk):
+        cut = int(lengths[idx].max())
+        part = {key: (value[idx, :cut] if value.dim() == 2 and value.shape[1] == width else value[idx])
+                for key, value in features.items() if torch.is_tensor(value) and value.shape[:1] == (n,)}
+        parts.append(model(part)["sentence_embedding"])
+    embeddings = torch.cat(parts)
+    return embeddings[torch.argsort(order)]
+
+
+def _loss_module(model, loss_name: str, loss_params: dict[str, Any], precision: str = "fp32"):
+    import contextlib
+
     import torch
 
     from likewise.tuning.losses import make_loss
@@ -81,8 +125,12 @@ def _loss_module(model, loss_name: str, loss_params: dict[str, Any]):
             self.loss_fn = loss_fn
 
         def forward(self, sentence_features, labels):
-            embeddings = self.model(sentence_features[0])["sentence_embedding"]
-            embeddings = torch.nn.functional.normalize(embeddings, dim=-1)
+            device = next(self.model.parameters()).device.type
+            mixed = (torch.autocast(device_type=device, dtype=torch.bfloat16) if precision == "bf16"
+                     else contextlib.nullcontext())
+            with mixed:  # the encoder's products in bfloat16; the loss on float32 embeddings
+                embeddings = _embed_by_length(self.model, sentence_features[0])
+            embeddings = torch.nn.functional.normalize(embeddings.float(), dim=-1)
             return self.loss_fn(embeddings, labels)
 
     return EmbeddingLoss()
@@ -117,6 +165,7 @@ def finetune_encoder(
     device: str | None = None,
     force: bool = False,
     time_budget: float | None = None,
+    precision: str = "auto",
     progress: Progress = no_progress,
 ) -> EncoderFinetuneResult:
     """Fine-tune a sentence-transformers model on (texts, labels); save the best one to ``output``."""
@@ -125,7 +174,7 @@ def finetune_encoder(
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     from likewise.encoders import CUDA_BATCH_SIZE
-    from likewise.encoders.device import resolve_device
+    from likewise.encoders.device import resolve_device, training_precision
     from likewise.encoders.sentence_transformer import check_model_folder, default_model_path
     from likewise.labels import check_labels
     from likewise.tuning.sampler import EpochBatchSampler
@@ -148,9 +197,11 @@ def finetune_encoder(
     base = Path(base_model) if base_model is not None else default_model_path()
     check_model_folder(base)
     device = resolve_device(device)
+    precision = training_precision(device, precision)
     # validation encodes in CUDA's larger batches on a GPU (the training batch is a hyperparameter: unchanged)
     encode_batch = CUDA_BATCH_SIZE if device.startswith("cuda") else batch_size
-    planned_epochs, planned_lr = plan_schedule(len(texts), time_budget, device=device)
+    planned_epochs, planned_lr = plan_schedule(len(texts), time_budget, device=device, precision=precision,
+                                               tokens_per_record=estimate_tokens(texts))
     epochs = planned_epochs if epochs is None else int(epochs)
     lr = planned_lr if lr is None else float(lr)
     output = Path(output)
@@ -222,7 +273,7 @@ def finetune_encoder(
         )
         model.model_card_data.set_widget_examples = lambda dataset: None  # its "Computing widget examples" bar
         trainer = SentenceTransformerTrainer(
-            model=model, args=args, train_dataset=train, loss=_loss_module(model, loss, loss_params or {}),
+            model=model, args=args, train_dataset=train, loss=_loss_module(model, loss, loss_params or {}, precision),
             callbacks=[Track()],
         )
         for noisy in (PrinterCallback, ProgressCallback):  # print {'train_runtime': ...} dicts, draw tqdm bars
@@ -247,7 +298,7 @@ def finetune_encoder(
         path=str(output), history=history, best_epoch=int(best["epoch"]), kept_base=kept_base, message=message,
         seconds=time.perf_counter() - start,
         config={"base_model": str(base), "loss": loss, "loss_params": loss_params or {}, "epochs": epochs,
-                "batch_size": batch_size, "lr": lr, "k": k, "seed": seed, "device": device,
+                "batch_size": batch_size, "lr": lr, "k": k, "seed": seed, "device": device, "precision": precision,
                 "train_records": len(texts), "val_records": len(val_texts) if has_val else 0,
                 "time_budget": time_budget, "epochs_run": round(float(trainer.state.epoch or 0), 2),
                 "stopped_at_budget": stopped["at_budget"]},
