@@ -101,9 +101,11 @@ def test_trainer_batches_are_likewise_batches_and_it_prints_nothing(tmp_path, mi
 
 
 def test_schedule_fits_the_time_budget():
-    from likewise.tuning.encoder_finetune import DEFAULT_EPOCHS, DEFAULT_LR, plan_schedule
+    from likewise.tuning.encoder_finetune import DEFAULT_EPOCHS, DEFAULT_LR, MIN_STEPS, plan_schedule
 
     assert plan_schedule(200, None) == (DEFAULT_EPOCHS, DEFAULT_LR)
+    assert plan_schedule(25, None) == (MIN_STEPS, DEFAULT_LR)  # one batch per epoch: 32 steps need 32 epochs
+    assert plan_schedule(100, None, batch_size=16)[0] == max(DEFAULT_EPOCHS, -(-MIN_STEPS // 7))
     assert plan_schedule(200, 10_000) == (DEFAULT_EPOCHS, DEFAULT_LR)
     epochs, lr = plan_schedule(1000, 150)
     assert 1 <= epochs < DEFAULT_EPOCHS and DEFAULT_LR < lr <= 2e-4

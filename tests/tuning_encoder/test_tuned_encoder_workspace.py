@@ -32,7 +32,8 @@ def tuned_ws(tmp_path_factory, bbc60):
     ws = Workspace.open(tmp_path_factory.mktemp("tuned-encoder") / "ws", create=True)
     embed_into_workspace(ws, bbc60, get_encoder("default"), source={"path": "bbc60"})
     result = tune_workspace(ws, train_encoder=True,
-                            encoder_options={"epochs": 1, "batch_size": 16, "k": 5, "device": "cpu", "force": True})
+                            encoder_options={"epochs": 1, "batch_size": 16, "k": 5, "device": "cpu", "force": True,
+                                            "validate": True})  # 12 per class: below the automatic validation
     return Workspace.open(ws.path), result
 
 
@@ -226,3 +227,44 @@ def test_report_predicts_with_the_vectors_it_scored_when_the_encoder_was_fine_tu
     c = data.classification
     assert [s.vectors for s in c.scores] == ["raw", "tuned"]
     assert c.predicted_with in {"raw", "tuned"}
+
+
+def test_encoder_validation_needs_five_held_out_labels_per_class():
+    from likewise.ops.tune import MIN_VALIDATION_PER_CLASS, can_validate_encoder
+
+    enough = np.array(["a"] * 5 * MIN_VALIDATION_PER_CLASS + ["b"] * 40, dtype=object)
+    assert can_validate_encoder(enough)
+    assert not can_validate_encoder(np.concatenate([enough, ["c"] * (5 * MIN_VALIDATION_PER_CLASS - 1)]))
+    assert not can_validate_encoder(np.array(["a"] * 100, dtype=object))
+
+
+@pytest.mark.slow
+def test_auto_tries_the_encoder_where_maps_barely_move_and_keeps_the_better_on_the_same_records(tmp_path):
+    """Plain `likewise tune` (auto) on sentiment labels, where maps on frozen vectors barely move: with 25+
+    labels per class it fine-tunes the encoder within the time budget, scores it on the same 20% as the map
+    and keeps whichever scores higher; with fewer labels per class it never tries (nothing to compare on)."""
+    from likewise.datasets import load_dataset
+    from likewise.encoders import get_encoder
+    from likewise.ops.embed import embed_into_workspace
+    from likewise.ops.tune import tune_workspace
+    from likewise.workspace import Workspace
+
+    data = load_dataset("rotten_tomatoes")
+    rng = np.random.default_rng(4)
+    picks = np.concatenate([rng.choice([i for i, lab in enumerate(data.labels) if lab == c], 45, replace=False)
+                            for c in ("fresh", "rotten")])  # auto chooses by cross-validation from 40 per class
+    ws = Workspace.open(tmp_path / "ws", create=True)
+    embed_into_workspace(ws, data.subset(np.sort(picks)), get_encoder("default"), source={"path": "rt90"})
+    result = tune_workspace(ws, tuner_options={"method": "auto", "seed": 0}, train_encoder=None, time_budget=240,
+                            encoder_options={"device": "cpu", "epochs": 2, "batch_size": 16})
+    scores = result.selection["scores"]
+    assert "encoder" in scores, result.message
+    chosen = scores["encoder"]["holdout_top_k"] > scores["encoder"]["vs"]
+    assert scores["encoder"]["chosen"] == chosen and (result.kind == "encoder") == chosen
+    assert (ws.artifact("tuned_encoder") is not None) == chosen and (ws.artifact("head") is not None) != chosen
+
+    few = Workspace.open(tmp_path / "few", create=True)
+    embed_into_workspace(few, data.subset(np.sort(np.concatenate([picks[:20], picks[45:65]]))), get_encoder("default"),
+                         source={"path": "rt40"})
+    result = tune_workspace(few, tuner_options={"method": "auto", "seed": 0}, train_encoder=None, time_budget=240)
+    assert result.kind == "head" and "encoder" not in (result.selection or {}).get("scores", {})

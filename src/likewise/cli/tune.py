@@ -25,7 +25,7 @@ from likewise.cli.output import json_option, note, print_json, progress_bar, qui
 @click.option("--force", is_flag=True, help="Keep the trained head even when it does not beat the identity on validation.")
 @click.option("--train-encoder", is_flag=True, help="Fine-tune the encoder itself (slow on CPU; GPU when present).")
 @click.option("--encoder-epochs", type=int, default=None,
-              help="Epochs of encoder fine-tuning (default: 8, fewer when the time budget is short).")
+              help="Epochs of encoder fine-tuning (default: 8 and at least 32 steps, fewer when the time budget is short).")
 @device_option
 @cache_option
 @workspace_option

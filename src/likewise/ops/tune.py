@@ -119,8 +119,8 @@ def tune_workspace(
         tuner = Tuner(**options)
         tuner.fit(raw.vectors, with_unlabeled(len(raw.vectors), positions, y), progress=progress)
         selection = getattr(tuner, "selection_", None)
-        if train_encoder is None and _encoder_asked(tuner, raw.encoder, [data.texts[i] for i in positions], time_budget,
-                                                    start, device=(encoder_options or {}).get("device")):
+        if train_encoder is None and _encoder_asked(tuner, raw.encoder, [data.texts[i] for i in positions], y,
+                                                    time_budget, start, device=(encoder_options or {}).get("device")):
             remaining = None if time_budget is None else time_budget - (time.perf_counter() - start)
             outcome = _encoder_if_better(ws, data, raw, positions, y, classes, tuner, dict(encoder_options or {}),
                                          remaining, progress, start, fingerprint, state.last_seq)
@@ -170,16 +170,19 @@ def switch_in_head(ws: Workspace, tuner, result: TuneResult, tuned: np.ndarray, 
                                 "labels_seq": labels_seq, **extra})
 
 
-def _encoder_asked(tuner, encoder: str, texts: list[str], time_budget: float | None, start: float, *,
-                   device: str | None = None) -> bool:
+def _encoder_asked(tuner, encoder: str, texts: list[str], labels: np.ndarray, time_budget: float | None, start: float,
+                   *, device: str | None = None) -> bool:
     """Whether auto should try encoder fine-tuning: maps on frozen vectors barely move, the vectors come
-    from a model that can be trained, and the remaining budget allows at least 2 epochs."""
+    from a model that can be trained, every class has enough labels to validate it against the map
+    (:func:`can_validate_encoder`) and the remaining budget allows at least 2 epochs."""
     from likewise.encoders.device import resolve_device, training_precision
     from likewise.tuning.encoder_finetune import estimate_tokens, plan_schedule
 
     selection = getattr(tuner, "selection_", None)
     if not selection or str(encoder).startswith(("vectors:", "hashing:", "static")):
         return False
+    if not can_validate_encoder(np.asarray(labels, dtype=object)):
+        return False  # no validation records to compare the tuned encoder with the map on
     scores = selection["scores"]
     best_gain = max(v["mean"] for v in scores.values() if "mean" in v) - scores["identity"]["mean"]
     if best_gain >= ENCODER_WHEN_GAIN_BELOW:
@@ -190,6 +193,20 @@ def _encoder_asked(tuner, encoder: str, texts: list[str], time_budget: float | N
     device = resolve_device(device)
     return plan_schedule(int(0.8 * len(texts)), remaining, device=device, precision=training_precision(device),
                          tokens_per_record=estimate_tokens(texts))[0] >= 2
+
+
+MIN_VALIDATION_PER_CLASS = 5
+"""Encoder fine-tuning holds out 20% of the labels, to choose its best epoch and whether a head goes on top,
+only when every class keeps at least this many records there (about 25 labels per class); with fewer, a top_k
+among a handful of records cannot tell epochs apart (BBC News at 25 labels: 1 validation record per class,
+every model scored 0), so ``--train-encoder`` trains on all the labels for the fixed schedule and ``auto``
+keeps its map (it has nothing to compare the tuned encoder on)."""
+
+
+def can_validate_encoder(y: np.ndarray) -> bool:
+    """Whether every class of ``y`` has enough labels for encoder fine-tuning's 20% validation split."""
+    counts = np.unique(np.asarray(y, dtype=object).astype(str), return_counts=True)[1]
+    return bool(len(counts) >= 2 and int(counts.min()) * 0.2 >= MIN_VALIDATION_PER_CLASS)
 
 
 def _encoder_if_better(ws, data, raw, positions, y, classes, tuner, options, remaining, progress, start, fingerprint,
@@ -339,25 +356,43 @@ def _tune_encoder(ws, data, raw, positions, y, classes, options, progress, start
     source_model = options.pop("base_model", None)
     texts = [data.texts[i] for i in positions]
     seed = int(options.get("seed", 0))
-    train, val = split if split is not None else holdout_split(y, test_size=0.2, seed=seed)
+    validate = options.pop("validate", None)  # None: when every class has enough labels (can_validate_encoder)
+    validated = split is not None or (can_validate_encoder(y) if validate is None else bool(validate))
+    if split is not None:
+        train, val = split
+    elif validated:
+        train, val = holdout_split(y, test_size=0.2, seed=seed)
+    else:  # too few labels per class to tell epochs apart: all of them train, for the fixed schedule
+        train, val = np.arange(len(y)), np.arange(0)
     source = (ws.records_info() or {}).get("source", {})
 
     with tempfile.TemporaryDirectory() as scratch:
         model_dir = Path(scratch) / TUNED_MODEL_DIR
         fit = finetune_encoder(
             [texts[i] for i in train], y[train], model_dir, base_model=source_model,
-            val_texts=[texts[i] for i in val], val_labels=y[val], progress=progress, **options,
+            val_texts=[texts[i] for i in val] if validated else None, val_labels=y[val] if validated else None,
+            progress=progress, **options,
         )
         encoder = load_tuned_encoder(model_dir, device=options.get("device"))
         labeled_vectors, _ = embed_records(encoder, [data.ids[i] for i in positions], texts, ws.cache,
                                            progress=progress)
-        head, head_scores = head_on_tuned_encoder(labeled_vectors, y, train, val, k=int(options.get("k", 100)),
-                                                  seed=seed, progress=progress)
-        best = max(head_scores["encoder_top_k"], head_scores["head_top_k"] if head is not None else -1.0)
-        validation = {"strategy": "holdout (20% of the labels)", "records": int(len(val)),
-                      "identity_top_k": fit.history[0]["val_top_k"] if fit.history else float("nan"),
-                      "trained_top_k": max(h["val_top_k"] for h in fit.history) if fit.history else float("nan"),
-                      "head_on_encoder_top_k": head_scores["head_top_k"], "kept_top_k": best}
+        if validated:
+            head, head_scores = head_on_tuned_encoder(labeled_vectors, y, train, val, k=int(options.get("k", 100)),
+                                                      seed=seed, progress=progress)
+            best = max(head_scores["encoder_top_k"], head_scores["head_top_k"] if head is not None else -1.0)
+            validation = {"strategy": "holdout (20% of the labels)", "records": int(len(val)),
+                          "identity_top_k": fit.history[0]["val_top_k"] if fit.history else float("nan"),
+                          "trained_top_k": max(h["val_top_k"] for h in fit.history) if fit.history else float("nan"),
+                          "head_on_encoder_top_k": head_scores["head_top_k"], "kept_top_k": best}
+        else:
+            smallest = int(np.unique(y, return_counts=True)[1].min())
+            why = (f"the smallest class has {smallest} labels, too few to hold out {MIN_VALIDATION_PER_CLASS} per "
+                   f"class for validation: the encoder trained on all {len(y)} labels for the fixed schedule "
+                   f"({fit.config['epochs']} epochs) and is kept without a validation score; no head on top")
+            head, best = None, float("nan")
+            head_scores = {"kept": False, "message": why}
+            validation = {"strategy": "none (too few labels per class to validate)", "records": 0}
+            fit.message = "; ".join(m for m in (fit.message, why) if m)
         if keep_if is not None and (fit.kept_base or not keep_if(best)):
             return None, best
         vectors, _ = embed_records(encoder, data.ids, data.texts, ws.cache, progress=progress)
