@@ -70,6 +70,8 @@ def encoder_rows(name: str, X: np.ndarray, texts: list[str], labels: list, budge
     from likewise.workspace import Workspace
 
     positions, y = labeled_arrays(labels)
+    n_classes = len(set(y))
+    budgets = [b for b in budgets if b >= 2 * n_classes]  # below 2 per class: skipped, as for the maps
     encoder = get_encoder("default")
     rows = []
     for seed in seeds:

@@ -187,9 +187,9 @@ def test_train_encoder_end_to_end_on_a_small_real_workspace(tmp_path):
     result = tune_workspace(ws, train_encoder=True, encoder_options={"epochs": 1, "batch_size": 16, "k": 5, "device": "cpu"})
     folder = ws.artifact_path("tuned_encoder")
     assert result.kind == "encoder" and (tuned_model_folder(folder) / "model.safetensors").exists()
-    # 20 labels per class: too few to hold out 5 per class, so all 39 train and the model is kept unvalidated
-    assert result.validation["records"] == 0 and not result.kept_identity and result.train_records == 39
-    assert "too few to hold out" in result.message and "trained on all 39 labels" in result.message
+    # 20 labels per class: too few to hold out 5 per class, so all 59 train and the model is kept unvalidated
+    assert result.validation["records"] == 0 and not result.kept_identity and result.train_records == 59
+    assert "too few to hold out" in result.message and "trained on all 59 labels" in result.message
     assert (folder / "MODEL_CARD.md").exists()
     tuned = ws.vectors("tuned")
     assert tuned.ids == small.ids and tuned.vectors.shape == (len(small), 384)

@@ -459,7 +459,9 @@ def write_model_card(folder: Path, result: TuneResult, *, data_source: dict[str,
                 lines.append(f"| {name} (20% holdout) | {score['holdout_top_k']:.4f} | vs {score['vs']:.4f} | | |")
             else:
                 lines.append(f"| {name} | {score.get('skipped', '')} | | | |")
-    if result.encoder_head:
+    if result.encoder_head and "records" not in result.encoder_head:  # no validation: said why
+        lines += ["", "## Head on the tuned encoder", "", str(result.encoder_head.get("message", ""))]
+    elif result.encoder_head:
         h = result.encoder_head
         lines += ["", "## Head on the tuned encoder", "",
                   f"The default head was fitted on the tuned encoder's vectors of the training labels and scored on "
