@@ -107,7 +107,7 @@ def encoder_rows(name: str, X: np.ndarray, texts: list[str], labels: list, budge
             row = {"dataset": name, "method": f"encoder:{mode}", "budget": str(budget), "seed": seed,
                    "seconds": seconds, "embed_seconds": embed_seconds, "kind": result.kind,
                    "kept_base": bool(result.kept_identity), "epochs_run": fit.get("epochs_run"),
-                   "best_epoch": None, "lr": fit.get("lr"), "head_on_encoder": (result.encoder_head or {}).get("kept"),
+                   "lr": fit.get("lr"), "head_on_encoder": (result.encoder_head or {}).get("kept"),
                    "message": result.message, "load": [round(load0, 2), round(load1, 2)], **m}
             rows.append(row)
             print(f"  {mode} {name} budget {budget} seed {seed}: {result.kind}, top_{k} {m['top_k']:.3f} "

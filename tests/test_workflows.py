@@ -190,6 +190,7 @@ def test_train_encoder_end_to_end_on_a_small_real_workspace(tmp_path):
     # 20 labels per class: too few to hold out 5 per class, so all 59 train and the model is kept unvalidated
     assert result.validation["records"] == 0 and not result.kept_identity and result.train_records == 59
     assert "too few to hold out" in result.message and "trained on all 59 labels" in result.message
+    assert result.message.count("too few to hold out") == 1
     assert (folder / "MODEL_CARD.md").exists()
     tuned = ws.vectors("tuned")
     assert tuned.ids == small.ids and tuned.vectors.shape == (len(small), 384)

@@ -392,7 +392,6 @@ def _tune_encoder(ws, data, raw, positions, y, classes, options, progress, start
             head, best = None, float("nan")
             head_scores = {"kept": False, "message": why}
             validation = {"strategy": "none (too few labels per class to validate)", "records": 0}
-            fit.message = "; ".join(m for m in (fit.message, why) if m)
         if keep_if is not None and (fit.kept_base or not keep_if(best)):
             return None, best
         vectors, _ = embed_records(encoder, data.ids, data.texts, ws.cache, progress=progress)
