@@ -29,7 +29,7 @@ def training_precision(device: str, precision: str = "auto") -> str:
 
     ``"auto"`` is bf16 where the hardware multiplies bfloat16 natively: a CUDA GPU that supports it, or a CPU
     with AVX512-BF16 or AMX; else fp32. On this project's 2-core AMD CPU (AVX512-BF16) a MiniLM training step
-    runs ~3x faster in bf16 (bench/RESULTS.md, "Encoder fine-tuning in bfloat16"), where torch's float32
+    runs ~1.8x faster in bf16 (bench/RESULTS.md, "Encoder fine-tuning, faster"), where torch's float32
     products reach only ~100 GFLOP/s. Asking for bf16 where it is not native raises a clear error."""
     import torch
 

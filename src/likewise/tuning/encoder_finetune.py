@@ -39,11 +39,12 @@ MIN_STEPS = 32
 """The schedule: at least 8 epochs and at least 32 optimizer steps (a budget of 25 labels is one batch per
 epoch: 32 epochs), at 1e-4. Chosen on Rotten Tomatoes with development seeds 0-2 (bench/RESULTS.md, "Encoder
 fine-tuning, faster"): at 25 labels 32 steps beat 8 on every seed (57.1 vs 55.4 mean top_1000), at 250 labels
-1e-4 beat 5e-5; 16 epochs instead of 8 gained 0.3 points for 1.3x the time."""
+1e-4 beat 5e-5 (64.9 vs 62.0-61.5) and level with 2e-4; 16 epochs instead of 8 gained 0.3 points on seed 0 and
+none on seed 1, for 1.3-2.8x the time."""
 CPU_SECONDS_PER_TOKEN_EPOCH = {"bf16": 1.0e-3, "fp32": 1.6e-3}
 """What one token of training text costs per epoch (forward and backward in chunks of similar length, plus
 the validation encode) with MiniLM on this project's 2-core CPU, a little above the quiet-machine figures
-of bench/RESULTS.md ("Encoder fine-tuning in bfloat16": ~0.6 ms in bf16, ~1.1 ms in fp32) since a shared
+of bench/RESULTS.md ("Encoder fine-tuning, faster": ~0.6 ms in bf16, ~1.1 ms in fp32) since a shared
 CPU runs slower; a GPU is ~20x faster. Training also stops at a step when the budget is spent."""
 CHARS_PER_TOKEN = 4.0
 """English text through MiniLM's WordPiece tokenizer: ~4 characters per token (a plan, not a count)."""
