@@ -46,14 +46,17 @@ def vectors_for(name: str) -> tuple[np.ndarray, list, list[str]]:
 
 
 def encoder_rows(name: str, X: np.ndarray, texts: list[str], labels: list, budgets, seeds, k: int, *, mode: str = "train-encoder",
-                 time_budget: float = 300.0, out: str | None = None) -> list[dict]:
+                 time_budget: float = 300.0, out: str | None = None, unlabeled: int = 0) -> list[dict]:
     """Encoder fine-tuning as a user runs it, scored on the held-out 40% (protocol of likewise.evaluation).
 
     Per seed and budget: a fresh workspace holds the budget's records and labels only (raw vectors from the
     bench cache), then ``likewise tune --train-encoder`` (``mode="train-encoder"``: 80% of the labels train
     the encoder, the best epoch and a head on top are chosen on the other 20%) or plain ``likewise tune``
     (``mode="auto"``: the map chosen by cross-validation, or the tuned encoder when maps barely move and it
-    scores higher on the same 20%) runs with ``time_budget``; the held-out records are then embedded with
+    scores higher on the same validation records) runs with ``time_budget``. ``unlabeled``: the workspace
+    also holds this many records of the training pool outside the budget, unlabeled (a random sample, by the
+    seed), as a user's workspace does: the map self-trains on them and a kept encoder embeds them too. The
+    held-out records are then embedded with
     whatever the workspace kept (tuned encoder through its head, or the map on raw vectors)."""
     import json
     import tempfile
@@ -79,10 +82,14 @@ def encoder_rows(name: str, X: np.ndarray, texts: list[str], labels: list, budge
         test_texts = [texts[positions[i]] for i in test]
         for budget in budgets:
             train = sample_budget(y, pool, budget, seed=seed)
+            rest = np.setdiff1d(pool, train)
+            extra = np.sort(np.random.default_rng(seed).choice(rest, min(unlabeled, len(rest)), replace=False))
             with tempfile.TemporaryDirectory() as tmp:
                 ws = Workspace.open(Path(tmp) / "ws", create=True, cache=".bench-cache")
-                data = Dataset.from_lists([texts[positions[i]] for i in train], [str(v) for v in y[train]],
-                                          [f"r{positions[i]}" for i in train])
+                every = np.concatenate([train, extra])
+                data = Dataset.from_lists([texts[positions[i]] for i in every],
+                                          [str(v) for v in y[train]] + [None] * len(extra),
+                                          [f"r{positions[i]}" for i in every])
                 embed_into_workspace(ws, data, encoder, source={"path": f"{name} budget {budget} seed {seed}"})
                 load0, t0 = os.getloadavg()[0], time.perf_counter()
                 if mode == "train-encoder":
@@ -98,14 +105,16 @@ def encoder_rows(name: str, X: np.ndarray, texts: list[str], labels: list, budge
                     Z_test, _ = tuned_encoder_vectors(ws, test_texts)
                 else:  # the map on the raw vectors (cached)
                     Z_test = Tuner.load(result.path, expected_encoder=encoder.identity).transform(X[positions[test]])
-                Z_train = ws.vectors("tuned").vectors
+                order = {rid: i for i, rid in enumerate(ws.records(ws.labels()).ids)}
+                Z_train = ws.vectors("tuned").vectors[[order[f"r{positions[i]}"] for i in train]]
                 embed_seconds = time.perf_counter() - t1
                 ws.store.close()
             m = evaluate(Z_test, y[test], min(k, len(test) - 1), metrics=["top_k", "map_at_r"])
             m["logreg_accuracy"] = logistic_accuracy(Z_train, y[train], Z_test, y[test])
             fit = (result.config or {})
             row = {"dataset": name, "method": f"encoder:{mode}", "budget": str(budget), "seed": seed,
-                   "seconds": seconds, "embed_seconds": embed_seconds, "kind": result.kind,
+                   "seconds": seconds, "embed_seconds": embed_seconds, "kind": result.kind, "unlabeled": len(extra),
+                   "selection": result.selection,
                    "kept_base": bool(result.kept_identity), "epochs_run": fit.get("epochs_run"),
                    "lr": fit.get("lr"), "head_on_encoder": (result.encoder_head or {}).get("kept"),
                    "message": result.message, "load": [round(load0, 2), round(load1, 2)], **m}
@@ -132,6 +141,8 @@ def main() -> None:
     parser.add_argument("--encoder-mode", choices=["train-encoder", "auto"], default="train-encoder",
                         help="train-encoder: `likewise tune --train-encoder`; auto: plain `likewise tune`")
     parser.add_argument("--encoder-budgets", default="25,100,250")
+    parser.add_argument("--unlabeled", type=int, default=0,
+                        help="encoder rows: also put this many unlabeled pool records in each workspace")
     parser.add_argument("--time-budget", type=float, default=300.0, help="the tune's --time-budget (seconds)")
     args = parser.parse_args()
     from likewise.evaluation import evaluate_methods
@@ -149,7 +160,7 @@ def main() -> None:
         result = None
         if args.encoder_only:
             encoder_rows(name, X, texts, labels, [int(b) for b in args.encoder_budgets.split(",")], seeds, k,
-                         mode=args.encoder_mode, time_budget=args.time_budget, out=args.out)
+                         mode=args.encoder_mode, time_budget=args.time_budget, out=args.out, unlabeled=args.unlabeled)
             continue
         for seed in seeds:  # one seed at a time, so every finished seed's rows are written (long runs)
             part = evaluate_methods(X, labels, methods=args.methods.split(","),
@@ -195,7 +206,7 @@ def main() -> None:
                   f"{cell('logreg_accuracy')} | {entry['seconds']:.1f} | {mark} |", flush=True)
         if args.encoder_finetune:
             encoder_rows(name, X, texts, labels, [int(b) for b in args.encoder_budgets.split(",")], seeds, k,
-                         mode=args.encoder_mode, time_budget=args.time_budget, out=args.out)
+                         mode=args.encoder_mode, time_budget=args.time_budget, out=args.out, unlabeled=args.unlabeled)
 
 
 if __name__ == "__main__":

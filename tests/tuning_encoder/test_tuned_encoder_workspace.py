@@ -238,11 +238,27 @@ def test_encoder_validation_needs_five_held_out_labels_per_class():
     assert not can_validate_encoder(np.array(["a"] * 100, dtype=object))
 
 
+def test_the_encoder_comparison_splits_give_every_scorable_class_two_validation_records():
+    from likewise.ops.tune import encoder_comparison_splits
+
+    y = np.array(["a"] * 30 + ["b"] * 30, dtype=object)  # 6 per class in a 20% holdout: the holdout
+    [(train, val)] = encoder_comparison_splits(y, seed=1)
+    assert len(val) == 12 and sorted(np.unique(y[val], return_counts=True)[1]) == [6, 6]
+    y = np.array(["a"] * 12 + ["b"] * 5 + ["c"] * 3 + ["d"] * 2, dtype=object)  # small classes: 2-fold halves
+    (train1, val1), (train2, val2) = encoder_comparison_splits(y, seed=1)
+    for train, val in ((train1, val1), (train2, val2)):
+        assert np.intersect1d(train, val).size == 0 and len(train) + len(val) == len(y)
+        assert set(y[val]) == {"a", "b"} and min(np.unique(y[val], return_counts=True)[1]) >= 2
+    assert np.intersect1d(val1, val2).size == 0 and len(val1) + len(val2) == 17  # c, d (< 4) always train
+    assert encoder_comparison_splits(np.array(["a"] * 12 + ["b"] * 3, dtype=object), seed=1) == []
+
+
 @pytest.mark.slow
-def test_auto_tries_the_encoder_where_maps_barely_move_and_keeps_the_better_on_the_same_records(tmp_path):
-    """Plain `likewise tune` (auto) on sentiment labels, where maps on frozen vectors barely move: with 25+
-    labels per class it fine-tunes the encoder within the time budget, scores it on the same 20% as the map
-    and keeps whichever scores higher; with fewer labels per class it never tries (nothing to compare on)."""
+def test_auto_tries_the_encoder_and_keeps_the_better_on_the_same_records(tmp_path):
+    """Plain `likewise tune` (auto) on sentiment labels fine-tunes the encoder within the time budget and keeps
+    it only when it scores higher than the map on the same validation records: a 20% holdout with 25+ labels
+    per class; with fewer, a trial on each half of the labels scored on the other, then (when it wins) a
+    fine-tuning on all of them. Without two scorable classes, or without the time, it never tries."""
     from likewise.datasets import load_dataset
     from likewise.encoders import get_encoder
     from likewise.ops.embed import embed_into_workspace
@@ -253,18 +269,35 @@ def test_auto_tries_the_encoder_where_maps_barely_move_and_keeps_the_better_on_t
     rng = np.random.default_rng(4)
     picks = np.concatenate([rng.choice([i for i, lab in enumerate(data.labels) if lab == c], 45, replace=False)
                             for c in ("fresh", "rotten")])  # auto chooses by cross-validation from 40 per class
+    fast = {"device": "cpu", "epochs": 2, "batch_size": 16}
     ws = Workspace.open(tmp_path / "ws", create=True)
     embed_into_workspace(ws, data.subset(np.sort(picks)), get_encoder("default"), source={"path": "rt90"})
     result = tune_workspace(ws, tuner_options={"method": "auto", "seed": 0}, train_encoder=None, time_budget=240,
-                            encoder_options={"device": "cpu", "epochs": 2, "batch_size": 16})
+                            encoder_options=fast)
     scores = result.selection["scores"]
-    assert "encoder" in scores, result.message
+    assert "encoder" in scores and scores["encoder"]["split"] == "20% holdout", result.message
     chosen = scores["encoder"]["holdout_top_k"] > scores["encoder"]["vs"]
     assert scores["encoder"]["chosen"] == chosen and (result.kind == "encoder") == chosen
     assert (ws.artifact("tuned_encoder") is not None) == chosen and (ws.artifact("head") is not None) != chosen
 
-    few = Workspace.open(tmp_path / "few", create=True)
+    few = Workspace.open(tmp_path / "few", create=True)  # 20 per class: below 40, auto trains the head directly
     embed_into_workspace(few, data.subset(np.sort(np.concatenate([picks[:20], picks[45:65]]))), get_encoder("default"),
                          source={"path": "rt40"})
-    result = tune_workspace(few, tuner_options={"method": "auto", "seed": 0}, train_encoder=None, time_budget=240)
+    result = tune_workspace(few, tuner_options={"method": "auto", "seed": 0}, train_encoder=None, time_budget=240,
+                            encoder_options=fast)
+    score = result.selection["scores"]["encoder"]
+    assert score["split"] == "2-fold halves" and score["records"] == 40, result.selection
+    assert score["chosen"] == (score["holdout_top_k"] > score["vs"]) == (result.kind == "encoder")
+    if result.kind == "encoder":  # the kept encoder was fine-tuned again on all 40 labels
+        assert result.train_records == 40 and "fine-tuned again on all 40 labels" in result.message
+        assert few.artifact("head") is None and few.artifact("tuned_encoder") is not None
+    else:
+        assert "kept the map" in result.message and few.artifact("tuned_encoder") is None
+
+    tiny = Workspace.open(tmp_path / "tiny", create=True)  # 3 per class: no class can give 2 to score on
+    embed_into_workspace(tiny, data.subset(np.sort(np.concatenate([picks[:3], picks[45:48]]))), get_encoder("default"),
+                         source={"path": "rt6"})
+    result = tune_workspace(tiny, tuner_options={"method": "auto", "seed": 0}, train_encoder=None, time_budget=240)
+    assert result.kind == "head" and "encoder" not in (result.selection or {}).get("scores", {})
+    result = tune_workspace(few, tuner_options={"method": "auto", "seed": 0}, train_encoder=None, time_budget=0.5)
     assert result.kind == "head" and "encoder" not in (result.selection or {}).get("scores", {})

@@ -10,8 +10,8 @@ from likewise.cli.output import json_option, note, print_json, progress_bar, qui
 @click.command("tune")
 @click.option("--method", type=click.Choice(["auto", "head", "lda", "lda_shrinkage", "centroids", "reference", "identity"]),
               default=None, help="auto (default): choose by cross-validation on the labels among the head, LDA with "
-              "and without shrinkage, the class-centroid map, the reference recipe, the identity and, when maps on "
-              "frozen vectors barely move and time allows, encoder fine-tuning. Or one of them.")
+              "and without shrinkage, the class-centroid map, the reference recipe, the identity and, when the time "
+              "budget allows, encoder fine-tuning. Or one of them.")
 @click.option("--time-budget", type=float, default=300.0, show_default=True,
               help="Seconds auto may spend (comparing methods and fine-tuning the encoder).")
 @click.option("--head", default=None, help="Head: skip, linear, mlp, identity (implies --method head).")
@@ -38,10 +38,10 @@ def tune_command(method, time_budget, head, loss, reference, k, epochs, lr, batc
     By default (--method auto) compares, by cross-validation inside the labeled records only, likewise's head,
     LDA with and without shrinkage, the class-centroid map, the reference recipe and the untouched vectors,
     prints every candidate's validation score and keeps the best (the identity when nothing beats it); when
-    maps on frozen vectors barely move and --time-budget allows, it also fine-tunes the encoder and keeps it
-    if it scores higher on the same validation records. Saves the result in the workspace (safetensors +
-    JSON + a model card with the scores) and writes tuned vectors for every record, labeled or not. The
-    previous head stays intact until the new one is completely saved.
+    --time-budget allows, it also fine-tunes the encoder and keeps it if it scores higher than the chosen map
+    on the same validation records (a 20% holdout, or halves of the labels when classes are small). Saves the
+    result in the workspace (safetensors + JSON + a model card with the scores) and writes tuned vectors for
+    every record, labeled or not. The previous head stays intact until the new one is completely saved.
 
     \b
     Example:
@@ -95,7 +95,7 @@ def tune_command(method, time_budget, head, loss, reference, k, epochs, lr, batc
                 rows.append((name, f"{100 * score['mean']:.1f}%", f"{100 * score['min']:.1f}-{100 * score['max']:.1f}%",
                              f"{score['seconds']:.1f}"))
             elif "holdout_top_k" in score:
-                rows.append((f"{name} (20% holdout)", f"{100 * score['holdout_top_k']:.1f}%", f"vs {100 * score['vs']:.1f}%", ""))
+                rows.append((f"{name} ({score.get('split', '20% holdout')})", f"{100 * score['holdout_top_k']:.1f}%", f"vs {100 * score['vs']:.1f}%", ""))
             else:
                 rows.append((name, score.get("skipped", ""), "", ""))
         stdout.print(table(f"Methods compared ({result.selection['strategy']}); chosen: {result.method}",

@@ -75,10 +75,6 @@ def label_counts_of(y: np.ndarray) -> dict[str, int]:
     return {str(k): int(v) for k, v in zip(classes, counts)}
 
 
-ENCODER_WHEN_GAIN_BELOW = 0.05
-"""``auto`` tries encoder fine-tuning when the best map on frozen vectors gains less than this much top_k over
-the untouched vectors in cross-validation (sentiment-like labels: bench/RESULTS.md, "Quality on data nobody
-tuned for"), the vectors come from a sentence-transformers model and the time budget allows 2+ epochs."""
 DEFAULT_TIME_BUDGET = 300.0
 """Seconds ``likewise tune`` may spend by default: a few minutes on a laptop CPU."""
 
@@ -96,9 +92,9 @@ def tune_workspace(
     tuned vectors for every record, all switched in at once (the previous head stays until then).
 
     ``tuner_options["method"] == "auto"`` chooses the map by cross-validation on the labels; with
-    ``train_encoder=None`` ("when the data asks"), auto also fine-tunes the encoder when maps on frozen
-    vectors barely move (``ENCODER_WHEN_GAIN_BELOW``) and ``time_budget`` allows, and keeps whichever of the
-    two scores better on the same validation records."""
+    ``train_encoder=None`` ("when the data asks"), auto also fine-tunes the encoder when ``time_budget``
+    allows (:func:`_encoder_asked`) and keeps whichever of the two scores better on the same validation
+    records (:func:`_encoder_if_better`)."""
     from likewise.ops.runs import log_run
     from likewise.tuning import Tuner
 
@@ -172,35 +168,39 @@ def switch_in_head(ws: Workspace, tuner, result: TuneResult, tuned: np.ndarray, 
 
 def _encoder_asked(tuner, encoder: str, texts: list[str], labels: np.ndarray, time_budget: float | None, start: float,
                    *, device: str | None = None) -> bool:
-    """Whether auto should try encoder fine-tuning: maps on frozen vectors barely move, the vectors come
-    from a model that can be trained, every class has enough labels to validate it against the map
-    (:func:`can_validate_encoder`) and the remaining budget allows at least 2 epochs."""
+    """Whether auto should try encoder fine-tuning: the vectors come from a model that can be trained, the
+    labels can be split to compare it with the map (:func:`encoder_comparison_splits`) and the remaining
+    budget allows at least 2 epochs of every fine-tuning the comparison needs (:data:`COMPARISON`)."""
     from likewise.encoders.device import resolve_device, training_precision
     from likewise.tuning.encoder_finetune import estimate_tokens, plan_schedule
 
-    selection = getattr(tuner, "selection_", None)
-    if not selection or str(encoder).startswith(("vectors:", "hashing:", "static")):
+    if str(encoder).startswith(("vectors:", "hashing:", "static")):
         return False
-    if not can_validate_encoder(np.asarray(labels, dtype=object)):
-        return False  # no validation records to compare the tuned encoder with the map on
-    scores = selection["scores"]
-    best_gain = max(v["mean"] for v in scores.values() if "mean" in v) - scores["identity"]["mean"]
-    if best_gain >= ENCODER_WHEN_GAIN_BELOW:
-        return False
+    y = np.asarray(labels, dtype=object).astype(str)
+    if not encoder_comparison_splits(y, seed=0):
+        return False  # no class can give 2 records to score on: nothing to compare the tuned encoder with the map on
     remaining = None if time_budget is None else time_budget - (time.perf_counter() - start)
     if remaining is not None and remaining <= 0:
         return False
     device = resolve_device(device)
-    return plan_schedule(int(0.8 * len(texts)), remaining, device=device, precision=training_precision(device),
-                         tokens_per_record=estimate_tokens(texts))[0] >= 2
+    share, runs = COMPARISON["holdout" if can_validate_encoder(y) else "halves"]
+    return plan_schedule(int(share * len(texts)), None if remaining is None else remaining / runs, device=device,
+                         precision=training_precision(device), tokens_per_record=estimate_tokens(texts))[0] >= 2
 
 
 MIN_VALIDATION_PER_CLASS = 5
 """Encoder fine-tuning holds out 20% of the labels, to choose its best epoch and whether a head goes on top,
 only when every class keeps at least this many records there (about 25 labels per class); with fewer, a top_k
 among a handful of records cannot tell epochs apart (BBC News at 25 labels: 1 validation record per class,
-every model scored 0), so ``--train-encoder`` trains on all the labels for the fixed schedule and ``auto``
-keeps its map (it has nothing to compare the tuned encoder on)."""
+every model scored 0), so ``--train-encoder`` trains on all the labels for the fixed schedule, and ``auto``
+compares it with its map on halves of the labels instead (:func:`encoder_comparison_splits`)."""
+
+COMPARISON = {"holdout": (0.8, 1), "halves": (0.5, 3)}
+"""How ``auto`` compares the tuned encoder with its map: (share of the labels a trial trains on, fine-tunings
+the budget must hold). ``holdout`` (every class can validate, :func:`can_validate_encoder`): one fine-tuning on
+80%, its best epoch and head chosen on the other 20%, kept as it is when it wins. ``halves`` (smaller classes):
+2-fold, a trial on each half scored on the other, then, when the encoder wins on the mean, a third fine-tuning
+on all labels for the planned schedule."""
 
 
 def can_validate_encoder(y: np.ndarray) -> bool:
@@ -209,36 +209,113 @@ def can_validate_encoder(y: np.ndarray) -> bool:
     return bool(len(counts) >= 2 and int(counts.min()) * 0.2 >= MIN_VALIDATION_PER_CLASS)
 
 
+def encoder_comparison_splits(y: np.ndarray, *, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, validation) positions into ``y`` on which ``auto`` compares the tuned encoder with its map.
+
+    With :func:`can_validate_encoder`: the stratified 20% holdout. Otherwise 2-fold halves: every class with 4+
+    labels is cut in two halves (2+ records each) that validate in turn, smaller classes always train — so a
+    validation record always has another of its class to find, and top_k among the validation records can tell
+    methods apart (with 1 record per class it is 0 for every method). Empty when fewer than 2 classes could
+    give validation records."""
+    from likewise.evaluation import holdout_split
+
+    y = np.asarray(y, dtype=object).astype(str)
+    if can_validate_encoder(y):
+        return [holdout_split(y, test_size=0.2, seed=seed)]
+    rng = np.random.default_rng(seed)
+    halves: tuple[list, list] = ([], [])
+    for label in np.unique(y):
+        members = rng.permutation(np.flatnonzero(y == label))
+        if len(members) >= 4:
+            halves[0].append(members[: len(members) // 2])
+            halves[1].append(members[len(members) // 2:])
+    if len(halves[0]) < 2:
+        return []
+    everyone = np.arange(len(y))
+    return [(np.setdiff1d(everyone, val), val) for val in (np.sort(np.concatenate(h)) for h in halves)]
+
+
 def _encoder_if_better(ws, data, raw, positions, y, classes, tuner, options, remaining, progress, start, fingerprint,
                        labels_seq) -> TuneResult | None:
-    """Fine-tune the encoder on 80% of the labels and compare it, on the other 20%, with the map auto chose
-    (fitted on the same 80%): the tuned encoder is kept only when it scores higher. None: keep the map."""
-    from likewise.evaluation import holdout_split
+    """Compare encoder fine-tuning with the map auto chose, both fitted on the same training share of the labels
+    (the map with the workspace's unlabeled records, as it was fitted) and scored by top_k among the same
+    validation records (:func:`encoder_comparison_splits`); keep the tuned encoder only when it scores higher.
+    Holdout: the fine-tuning on 80% is kept as it is. Halves: the mean of a trial on each half, then the encoder
+    is fine-tuned again on all the labels. None: keep the map."""
     from likewise.metrics import evaluate
     from likewise.tuning import Tuner
     from likewise.tuning.trainer import validation_k
 
     seed = int(options.get("seed", tuner.seed))
-    train, val = holdout_split(y, test_size=0.2, seed=seed)
+    splits = encoder_comparison_splits(y, seed=seed)
+    halves = len(splits) == 2
     params = {**tuner.get_params(), "method": tuner.method_}
-    rival = Tuner(**params).fit(raw.vectors[positions[train]], y[train])
-    k = validation_k(int(options.get("k", tuner.k)), y[val])
-    rival_score = float(evaluate(rival.transform(raw.vectors[positions[val]]), y[val], k, metrics=["top_k"])["top_k"])
-    options = {"seed": seed, "epochs": None, "lr": None, "time_budget": remaining, **options}
-    out = _tune_encoder(ws, data, raw, positions, y, classes, options, progress, start, fingerprint, labels_seq,
-                        split=(train, val), keep_if=lambda best: best > rival_score)
-    note = (f"{tuner.method_} on frozen vectors: top_{k} {rival_score:.3f} on the same validation records")
-    if tuner.selection_ is not None:
-        tuner.selection_["scores"]["encoder"] = {"holdout_top_k": out[1], "vs": rival_score,
-                                                 "chosen": out[0] is not None}
+    k = min(validation_k(int(options.get("k", tuner.k)), y[val]) for _, val in splits)
+
+    def map_score(train: np.ndarray, val: np.ndarray) -> float:
+        rival = Tuner(**params).fit(raw.vectors, with_unlabeled(len(raw.vectors), positions[train], y[train]))
+        return float(evaluate(rival.transform(raw.vectors[positions[val]]), y[val], k, metrics=["top_k"])["top_k"])
+
+    rival_score = float(np.mean([map_score(train, val) for train, val in splits]))
+    records = int(sum(len(val) for _, val in splits))
+    split_words = (f"2-fold halves of every class with 4+ labels ({records} validation records)" if halves
+                   else f"a 20% holdout ({records} records)")
+    note = f"{tuner.method_} on frozen vectors: top_{k} {rival_score:.3f} on the same validation records"
+    options = {"seed": seed, "epochs": None, "lr": None, **options}
+    if halves:
+        texts = [data.texts[i] for i in positions]
+        share = None if remaining is None else remaining / COMPARISON["halves"][1]
+        trial = float(np.mean([_encoder_trial(texts, y, train, val, k, {**options, "time_budget": share}, progress)
+                               for train, val in splits]))
+        out = (None, trial)
+        if trial > rival_score:
+            left = None if remaining is None else remaining - (time.perf_counter() - start)
+            why = (f"fine-tuned on each half of the labels in turn, the encoder scored top_{k} {trial:.3f} on the "
+                   f"other half against {rival_score:.3f} for {tuner.method_} on frozen vectors; so it was "
+                   f"fine-tuned again on all {len(y)} labels for the planned schedule (classes too small to hold out "
+                   f"{MIN_VALIDATION_PER_CLASS} per class: no best epoch, no head)")
+            out = (_tune_encoder(ws, data, raw, positions, y, classes, {**options, "time_budget": left,
+                                                                         "validate": False},
+                                 progress, start, fingerprint, labels_seq, unvalidated_why=why), trial)
+    else:
+        out = _tune_encoder(ws, data, raw, positions, y, classes, {"time_budget": remaining, **options}, progress,
+                            start, fingerprint, labels_seq, split=splits[0], keep_if=lambda best: best > rival_score)
+    selection = tuner.selection_ or {"chosen": tuner.method_, "scores": {}, "k": int(k), "splits": len(splits),
+                                     "strategy": f"{tuner.method_} (too few labels per class to cross-validate maps)"
+                                                 " against encoder fine-tuning", "message": tuner.message_}
+    selection["scores"]["encoder"] = {"holdout_top_k": out[1], "vs": rival_score, "chosen": out[0] is not None,
+                                      "split": "2-fold halves" if halves else "20% holdout", "records": records}
+    tuner.selection_ = selection
     if out[0] is None:
-        tuner.message_ = "; ".join(m for m in (tuner.message_, f"encoder fine-tuning reached top_{k} {out[1]:.3f}, "
-                                                                 f"not better than {note}: kept the map") if m)
+        tuner.message_ = "; ".join(m for m in (tuner.message_, f"encoder fine-tuning reached top_{k} {out[1]:.3f} on "
+                                                                 f"{split_words}, not better than {note}: kept the "
+                                                                 "map") if m)
         return None
     result = out[0]
-    result.method, result.selection = "encoder", plain(tuner.selection_)
-    result.message = "; ".join(m for m in (result.message, note) if m)
+    selection["chosen"] = "encoder"
+    result.method, result.selection = "encoder", plain(selection)
+    result.message = "; ".join(m for m in (result.message, "" if halves else note) if m)
     return result
+
+
+def _encoder_trial(texts: list[str], y: np.ndarray, train: np.ndarray, val: np.ndarray, k: int,
+                   options: dict[str, Any], progress: Progress) -> float:
+    """Fine-tune a scratch copy of the encoder on ``texts[train]`` for the planned schedule (no validation) and
+    return its top_k among ``texts[val]``; nothing is saved."""
+    import tempfile
+
+    from likewise.encoders import get_encoder
+    from likewise.tuning.encoder_finetune import finetune_encoder
+    from likewise.tuning.trainer import score_among
+
+    options = {key: v for key, v in options.items() if key != "validate"}
+    with tempfile.TemporaryDirectory() as scratch:
+        model_dir = Path(scratch) / TUNED_MODEL_DIR
+        finetune_encoder([texts[i] for i in train], y[train], model_dir, base_model=options.pop("base_model", None),
+                         progress=progress, **options)
+        encoder = get_encoder(model_dir, runtime="torch", device=options.get("device"))
+        vectors = encoder.embed([texts[i] for i in val], progress=progress)
+    return score_among(vectors, y[val], k)
 
 
 TUNED_MODEL_DIR = "tuned-encoder"
@@ -337,12 +414,13 @@ def head_on_tuned_encoder(vectors: np.ndarray, y: np.ndarray, train: np.ndarray,
 
 
 def _tune_encoder(ws, data, raw, positions, y, classes, options, progress, start, fingerprint, labels_seq, *,
-                  split=None, keep_if=None):
+                  split=None, keep_if=None, unvalidated_why: str | None = None):
     """Fine-tune the encoder on 80% of the labels (best epoch chosen on the rest), fit the default head on
     its vectors and keep the head when it scores higher on the same rest, save both and write tuned vectors
     (the tuned encoder runs on the fast path, :func:`load_tuned_encoder`, through the embedding cache).
     With ``keep_if(best validation top_k)`` the model is trained and measured first and kept only if that
-    returns True: returns (result or None, best validation top_k); else returns the result."""
+    returns True: returns (result or None, best validation top_k); else returns the result. ``unvalidated_why``:
+    what the result says when it trains on all labels without validation (default: the smallest class's size)."""
     import shutil
     import tempfile
 
@@ -386,9 +464,10 @@ def _tune_encoder(ws, data, raw, positions, y, classes, options, progress, start
                           "head_on_encoder_top_k": head_scores["head_top_k"], "kept_top_k": best}
         else:
             smallest = int(np.unique(y, return_counts=True)[1].min())
-            why = (f"the smallest class has {smallest} labels, too few to hold out {MIN_VALIDATION_PER_CLASS} per "
-                   f"class for validation: the encoder trained on all {len(y)} labels for the fixed schedule "
-                   f"({fit.config['epochs']} epochs) and is kept without a validation score; no head on top")
+            why = unvalidated_why or (
+                f"the smallest class has {smallest} labels, too few to hold out {MIN_VALIDATION_PER_CLASS} per class "
+                f"for validation: the encoder trained on all {len(y)} labels for the fixed schedule "
+                f"({fit.config['epochs']} epochs) and is kept without a validation score; no head on top")
             head, best = None, float("nan")
             head_scores = {"kept": False, "message": why}
             validation = {"strategy": "none (too few labels per class to validate)", "records": 0}
@@ -455,7 +534,8 @@ def write_model_card(folder: Path, result: TuneResult, *, data_source: dict[str,
                 lines.append(f"| {name} | {score['mean']:.4f} | {score['min']:.4f} | {score['max']:.4f} | "
                              f"{score['seconds']:.2f} |")
             elif "holdout_top_k" in score:
-                lines.append(f"| {name} (20% holdout) | {score['holdout_top_k']:.4f} | vs {score['vs']:.4f} | | |")
+                lines.append(f"| {name} ({score.get('split', '20% holdout')}) | {score['holdout_top_k']:.4f} | "
+                             f"vs {score['vs']:.4f} | | |")
             else:
                 lines.append(f"| {name} | {score.get('skipped', '')} | | | |")
     if result.encoder_head and "records" not in result.encoder_head:  # no validation: said why
