@@ -14,6 +14,10 @@ except drug conditions (k = 6: its smallest held-out class has 7 records). Metho
 * ``raw``, ``lda``, ``lda_shrinkage``, ``reference``, ``likewise`` (the default, ``Tuner(method="auto")`` with
   self-training on the training pool outside the budget as unlabeled records, never the held-out ones),
   ``auto_labeled`` (the same on the budget alone), maps on cached vectors — as in bench/quality.py;
+* ``likewise_auto`` — the default ``likewise tune`` as a user runs it (``quality.tune_as_user``): a workspace
+  with the budget's records labeled and ``AUTO_UNLABELED`` records of the training pool outside it unlabeled
+  (a random sample by the seed), auto's choice among the maps and encoder fine-tuning within its default
+  ``--time-budget`` of 300 s; the held-out records embedded by what it kept;
 * ``likewise_encoder`` — ``likewise.tuning.encoder_finetune.finetune_encoder`` (supervised contrastive,
   likewise's class-balanced batches, 8 epochs at 5e-5, batch 32; best epoch on 20% of the budget), as
   ``likewise tune --train-encoder``;
@@ -144,6 +148,9 @@ def scored_split(y: np.ndarray, seed: int, k: int, max_test: int) -> tuple[np.nd
 
 
 ENCODER_METHODS = {"likewise_encoder": likewise_encoder, "st_batch_all": st_batch_all, "setfit": setfit}
+AUTO_UNLABELED = 1000
+"""``likewise_auto``: unlabeled pool records in its workspace (all of them would make every kept encoder embed
+the whole pool: minutes per fit on Rotten Tomatoes' 8,000)."""
 VECTOR_METHODS = ("raw", "lda", "lda_shrinkage", "reference", "likewise", "auto_labeled")
 
 
@@ -168,8 +175,9 @@ def summarize(path: str) -> None:
               f"{load} |")
     print()
     print("| dataset | seeds (paired) | SetFit top_k | likewise top_k | likewise - SetFit | SetFit fit s | likewise fit s "
-          "| likewise_encoder top_k | likewise_encoder fit s |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| likewise_encoder top_k | likewise_encoder fit s | likewise_auto top_k | likewise_auto - SetFit "
+          "| likewise_auto tune s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
         by = {(r["method"], r["seed"]): r for r in rows if r["dataset"] == dataset}
         seeds = sorted(s for (m, s) in by if m == "setfit" and ("likewise", s) in by)
@@ -177,11 +185,15 @@ def summarize(path: str) -> None:
             continue
         mean = lambda m, key: np.mean([by[(m, s)][key] for s in seeds if (m, s) in by])
         enc = [s for s in seeds if ("likewise_encoder", s) in by]
+        auto = [s for s in seeds if ("likewise_auto", s) in by]
         print(f"| {dataset} | {','.join(map(str, seeds))} | {100 * mean('setfit', 'top_k'):.1f} | "
               f"{100 * mean('likewise', 'top_k'):.1f} | {100 * (mean('likewise', 'top_k') - mean('setfit', 'top_k')):+.1f} | "
               f"{mean('setfit', 'seconds'):.0f} | {mean('likewise', 'seconds'):.1f} | "
               f"{100 * mean('likewise_encoder', 'top_k') if enc else float('nan'):.1f} | "
-              f"{mean('likewise_encoder', 'seconds') if enc else float('nan'):.0f} |")
+              f"{mean('likewise_encoder', 'seconds') if enc else float('nan'):.0f} | "
+              f"{100 * mean('likewise_auto', 'top_k') if auto else float('nan'):.1f} | "
+              f"{100 * (mean('likewise_auto', 'top_k') - mean('setfit', 'top_k')) if auto else float('nan'):+.1f} | "
+              f"{mean('likewise_auto', 'seconds') if auto else float('nan'):.0f} |")
 
 
 def main() -> None:
@@ -202,7 +214,7 @@ def main() -> None:
     parser.add_argument("--datasets", default="rotten_tomatoes,bbc_news,drug_reviews,foldoc,drug_conditions")
     parser.add_argument("--per-class", type=int, default=8)
     parser.add_argument("--seeds", default="3,4,5")
-    parser.add_argument("--methods", default=",".join([*VECTOR_METHODS, *ENCODER_METHODS]))
+    parser.add_argument("--methods", default=",".join([*VECTOR_METHODS, "likewise_auto", *ENCODER_METHODS]))
     parser.add_argument("--max-test", type=int, default=MAX_TEST,
                         help="score on a stratified random subsample of this many held-out records (k scaled)")
     parser.add_argument("--out", default=None)
@@ -222,7 +234,14 @@ def main() -> None:
             for method in methods:
                 load = os.getloadavg()[0]
                 t0 = time.perf_counter()
-                if method in ENCODER_METHODS:
+                if method == "likewise_auto":
+                    rest = np.setdiff1d(pool, train)
+                    extra = np.sort(rng.choice(rest, min(AUTO_UNLABELED, len(rest)), replace=False))
+                    fit = quality.tune_as_user(name, X, texts, positions, y, train, extra, test, seed)
+                    seconds, Z_train, Z_test = fit["seconds"], fit["Z_train"], fit["Z_test"]
+                    print(f"# {name} seed {seed} likewise_auto kept {fit['result'].kind}: "
+                          f"{fit['result'].selection and fit['result'].selection['scores'].get('encoder')}", flush=True)
+                elif method in ENCODER_METHODS:
                     try:
                         model = ENCODER_METHODS[method](train_texts, list(y[train]), seed)
                     except Exception as exc:  # one anchor failing must not stop the others' rows

@@ -45,83 +45,95 @@ def vectors_for(name: str) -> tuple[np.ndarray, list, list[str]]:
     return vectors, data.labels, data.texts
 
 
-def encoder_rows(name: str, X: np.ndarray, texts: list[str], labels: list, budgets, seeds, k: int, *, mode: str = "train-encoder",
-                 time_budget: float = 300.0, out: str | None = None, unlabeled: int = 0) -> list[dict]:
-    """Encoder fine-tuning as a user runs it, scored on the held-out 40% (protocol of likewise.evaluation).
-
-    Per seed and budget: a fresh workspace holds the budget's records and labels only (raw vectors from the
-    bench cache), then ``likewise tune --train-encoder`` (``mode="train-encoder"``: 80% of the labels train
-    the encoder, the best epoch and a head on top are chosen on the other 20%) or plain ``likewise tune``
-    (``mode="auto"``: the map chosen by cross-validation, or the tuned encoder when maps barely move and it
-    scores higher on the same validation records) runs with ``time_budget``. ``unlabeled``: the workspace
-    also holds this many records of the training pool outside the budget, unlabeled (a random sample, by the
-    seed), as a user's workspace does: the map self-trains on them and a kept encoder embeds them too. The
-    held-out records are then embedded with
-    whatever the workspace kept (tuned encoder through its head, or the map on raw vectors)."""
-    import json
+def tune_as_user(name: str, X: np.ndarray, texts: list[str], positions: np.ndarray, y: np.ndarray,
+                 train: np.ndarray, extra: np.ndarray, test: np.ndarray, seed: int, *, mode: str = "auto",
+                 time_budget: float = 300.0) -> dict:
+    """One fit as a user runs it: a fresh workspace with the records ``train`` (labeled) and ``extra``
+    (unlabeled; positions into ``y``, records ``positions[...]`` of ``texts``/``X``), raw vectors from the bench
+    cache, then ``likewise tune --train-encoder`` (``mode="train-encoder"``) or plain ``likewise tune``
+    (``mode="auto"``) with ``time_budget``; the records ``test`` are then embedded by whatever the workspace
+    kept (the tuned encoder through its head, or the map on the raw vectors). Returns the tune's result,
+    Z_train / Z_test, the tune's and the embedding's seconds and the load average before and after."""
     import tempfile
     from pathlib import Path
 
     from likewise.encoders import get_encoder
-    from likewise.evaluation import holdout_split, logistic_accuracy, sample_budget
-    from likewise.labels import labeled_arrays
-    from likewise.metrics import evaluate
     from likewise.ops.embed import embed_into_workspace
     from likewise.ops.tune import tune_workspace, tuned_encoder_vectors
     from likewise.records.dataset import Dataset
     from likewise.tuning import Tuner
     from likewise.workspace import Workspace
 
+    encoder = get_encoder("default")
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = Workspace.open(Path(tmp) / "ws", create=True, cache=".bench-cache")
+        every = np.concatenate([train, extra])
+        data = Dataset.from_lists([texts[positions[i]] for i in every],
+                                  [str(v) for v in y[train]] + [None] * len(extra),
+                                  [f"r{positions[i]}" for i in every])
+        embed_into_workspace(ws, data, encoder, source={"path": f"{name} {len(train)} labels seed {seed}"})
+        load0, t0 = os.getloadavg()[0], time.perf_counter()
+        if mode == "train-encoder":
+            result = tune_workspace(ws, train_encoder=True, encoder_options={"seed": seed, "time_budget": time_budget})
+        else:
+            result = tune_workspace(ws, tuner_options={"seed": seed, "method": "auto"}, train_encoder=None,
+                                    time_budget=time_budget)
+        seconds = time.perf_counter() - t0
+        load1 = os.getloadavg()[0]
+        t1 = time.perf_counter()
+        if result.kind == "encoder":
+            Z_test, _ = tuned_encoder_vectors(ws, [texts[positions[i]] for i in test])
+        else:  # the map on the raw vectors (cached)
+            Z_test = Tuner.load(result.path, expected_encoder=encoder.identity).transform(X[positions[test]])
+        order = {rid: i for i, rid in enumerate(ws.records(ws.labels()).ids)}
+        Z_train = ws.vectors("tuned").vectors[[order[f"r{positions[i]}"] for i in train]]
+        embed_seconds = time.perf_counter() - t1
+        ws.store.close()
+    return {"result": result, "Z_train": Z_train, "Z_test": Z_test, "seconds": seconds,
+            "embed_seconds": embed_seconds, "load": [round(load0, 2), round(load1, 2)]}
+
+
+def encoder_rows(name: str, X: np.ndarray, texts: list[str], labels: list, budgets, seeds, k: int, *, mode: str = "train-encoder",
+                 time_budget: float = 300.0, out: str | None = None, unlabeled: int = 0) -> list[dict]:
+    """Encoder fine-tuning as a user runs it (:func:`tune_as_user`), scored on the held-out 40% (protocol of
+    likewise.evaluation), per seed and budget: ``mode="train-encoder"``, ``likewise tune --train-encoder`` (80%
+    of the labels train the encoder, the best epoch and a head on top are chosen on the other 20%, when every
+    class can hold 5 out); ``mode="auto"``, plain ``likewise tune`` (the map chosen by cross-validation, or the
+    tuned encoder when it scores higher on the same validation records). ``unlabeled``: the workspace also
+    holds this many records of the training pool outside the budget, unlabeled (a random sample, by the seed),
+    as a user's workspace does: the map self-trains on them and a kept encoder embeds them too."""
+    import json
+
+    from likewise.evaluation import holdout_split, logistic_accuracy, sample_budget
+    from likewise.labels import labeled_arrays
+    from likewise.metrics import evaluate
+
     positions, y = labeled_arrays(labels)
     n_classes = len(set(y))
     budgets = [b for b in budgets if b >= 2 * n_classes]  # below 2 per class: skipped, as for the maps
-    encoder = get_encoder("default")
     rows = []
     for seed in seeds:
         pool, test = holdout_split(y, seed=seed)
-        test_texts = [texts[positions[i]] for i in test]
         for budget in budgets:
             train = sample_budget(y, pool, budget, seed=seed)
             rest = np.setdiff1d(pool, train)
             extra = np.sort(np.random.default_rng(seed).choice(rest, min(unlabeled, len(rest)), replace=False))
-            with tempfile.TemporaryDirectory() as tmp:
-                ws = Workspace.open(Path(tmp) / "ws", create=True, cache=".bench-cache")
-                every = np.concatenate([train, extra])
-                data = Dataset.from_lists([texts[positions[i]] for i in every],
-                                          [str(v) for v in y[train]] + [None] * len(extra),
-                                          [f"r{positions[i]}" for i in every])
-                embed_into_workspace(ws, data, encoder, source={"path": f"{name} budget {budget} seed {seed}"})
-                load0, t0 = os.getloadavg()[0], time.perf_counter()
-                if mode == "train-encoder":
-                    result = tune_workspace(ws, train_encoder=True,
-                                            encoder_options={"seed": seed, "time_budget": time_budget})
-                else:
-                    result = tune_workspace(ws, tuner_options={"seed": seed, "method": "auto"}, train_encoder=None,
-                                            time_budget=time_budget)
-                seconds = time.perf_counter() - t0
-                load1 = os.getloadavg()[0]
-                t1 = time.perf_counter()
-                if result.kind == "encoder":
-                    Z_test, _ = tuned_encoder_vectors(ws, test_texts)
-                else:  # the map on the raw vectors (cached)
-                    Z_test = Tuner.load(result.path, expected_encoder=encoder.identity).transform(X[positions[test]])
-                order = {rid: i for i, rid in enumerate(ws.records(ws.labels()).ids)}
-                Z_train = ws.vectors("tuned").vectors[[order[f"r{positions[i]}"] for i in train]]
-                embed_seconds = time.perf_counter() - t1
-                ws.store.close()
-            m = evaluate(Z_test, y[test], min(k, len(test) - 1), metrics=["top_k", "map_at_r"])
-            m["logreg_accuracy"] = logistic_accuracy(Z_train, y[train], Z_test, y[test])
-            fit = (result.config or {})
+            fit = tune_as_user(name, X, texts, positions, y, train, extra, test, seed, mode=mode,
+                               time_budget=time_budget)
+            result = fit["result"]
+            m = evaluate(fit["Z_test"], y[test], min(k, len(test) - 1), metrics=["top_k", "map_at_r"])
+            m["logreg_accuracy"] = logistic_accuracy(fit["Z_train"], y[train], fit["Z_test"], y[test])
+            config = (result.config or {})
             row = {"dataset": name, "method": f"encoder:{mode}", "budget": str(budget), "seed": seed,
-                   "seconds": seconds, "embed_seconds": embed_seconds, "kind": result.kind, "unlabeled": len(extra),
-                   "selection": result.selection,
-                   "kept_base": bool(result.kept_identity), "epochs_run": fit.get("epochs_run"),
-                   "lr": fit.get("lr"), "head_on_encoder": (result.encoder_head or {}).get("kept"),
-                   "message": result.message, "load": [round(load0, 2), round(load1, 2)], **m}
+                   "seconds": fit["seconds"], "embed_seconds": fit["embed_seconds"], "kind": result.kind,
+                   "unlabeled": len(extra), "selection": result.selection,
+                   "kept_base": bool(result.kept_identity), "epochs_run": config.get("epochs_run"),
+                   "lr": config.get("lr"), "head_on_encoder": (result.encoder_head or {}).get("kept"),
+                   "message": result.message, "load": fit["load"], **m}
             rows.append(row)
             print(f"  {mode} {name} budget {budget} seed {seed}: {result.kind}, top_{k} {m['top_k']:.3f} "
-                  f"({seconds:.0f} s tune, {embed_seconds:.0f} s embedding the held-out; load {load0:.1f}-{load1:.1f})",
-                  flush=True)
+                  f"({fit['seconds']:.0f} s tune, {fit['embed_seconds']:.0f} s embedding the held-out; load "
+                  f"{fit['load'][0]:.1f}-{fit['load'][1]:.1f})", flush=True)
             if out:
                 with open(out, "a", encoding="utf-8") as fh:
                     fh.write(json.dumps(row, default=str) + "\n")
