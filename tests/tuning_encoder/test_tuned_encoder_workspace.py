@@ -284,12 +284,13 @@ def test_auto_tries_the_encoder_and_keeps_the_better_on_the_same_records(tmp_pat
     embed_into_workspace(few, data.subset(np.sort(np.concatenate([picks[:20], picks[45:65]]))), get_encoder("default"),
                          source={"path": "rt40"})
     result = tune_workspace(few, tuner_options={"method": "auto", "seed": 0}, train_encoder=None, time_budget=240,
-                            encoder_options=fast)
+                            encoder_options={"device": "cpu"})  # the planned schedule (32 steps): ~10 s a fit here
     score = result.selection["scores"]["encoder"]
     assert score["split"] == "2-fold halves" and score["records"] == 40, result.selection
     assert score["chosen"] == (score["holdout_top_k"] > score["vs"]) == (result.kind == "encoder")
     if result.kind == "encoder":  # the kept encoder was fine-tuned again on all 40 labels
         assert result.train_records == 40 and "fine-tuned again on all 40 labels" in result.message
+        assert result.validation["trained_top_k"] == score["holdout_top_k"] and result.validation["records"] == 40
         assert few.artifact("head") is None and few.artifact("tuned_encoder") is not None
     else:
         assert "kept the map" in result.message and few.artifact("tuned_encoder") is None

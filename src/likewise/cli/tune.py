@@ -114,7 +114,8 @@ def tune_command(method, time_budget, head, loss, reference, k, epochs, lr, batc
 VALIDATION_WORDS = {"identity_top_k": "untouched vectors", "trained_top_k": "trained head",
                     "base_top_k": "base encoder", "tuned_top_k": "tuned encoder", "records": "validation records",
                     "train_records": "training records", "strategy": "how", "k": "k",
-                    "head_on_encoder_top_k": "tuned encoder + head", "kept_top_k": "kept"}
+                    "head_on_encoder_top_k": "tuned encoder + head", "kept_top_k": "kept",
+                    "map_top_k": "map on frozen vectors"}
 
 
 def validation_table(validation: dict, kind: str = "head"):

@@ -265,8 +265,9 @@ def _encoder_if_better(ws, data, raw, positions, y, classes, tuner, options, rem
     if halves:
         texts = [data.texts[i] for i in positions]
         share = None if remaining is None else remaining / COMPARISON["halves"][1]
-        trial = float(np.mean([_encoder_trial(texts, y, train, val, k, {**options, "time_budget": share}, progress)
-                               for train, val in splits]))
+        trial = float(np.mean([_encoder_trial(texts, y, train, val, k, {**options, "time_budget": share},
+                                              _labelled(progress, f"comparing with the map, trial {i + 1} of 2"))
+                               for i, (train, val) in enumerate(splits)]))
         out = (None, trial)
         if trial > rival_score:
             left = None if remaining is None else remaining - (time.perf_counter() - start)
@@ -276,7 +277,10 @@ def _encoder_if_better(ws, data, raw, positions, y, classes, tuner, options, rem
                    f"{MIN_VALIDATION_PER_CLASS} per class: no best epoch, no head)")
             out = (_tune_encoder(ws, data, raw, positions, y, classes, {**options, "time_budget": left,
                                                                          "validate": False},
-                                 progress, start, fingerprint, labels_seq, unvalidated_why=why), trial)
+                                 progress, start, fingerprint, labels_seq, unvalidated_why=why,
+                                 unvalidated_scores={"strategy": "2-fold halves (trials; then all labels)",
+                                                     "records": records, "map_top_k": rival_score,
+                                                     "trained_top_k": trial}), trial)
     else:
         out = _tune_encoder(ws, data, raw, positions, y, classes, {"time_budget": remaining, **options}, progress,
                             start, fingerprint, labels_seq, split=splits[0], keep_if=lambda best: best > rival_score)
@@ -296,6 +300,11 @@ def _encoder_if_better(ws, data, raw, positions, y, classes, tuner, options, rem
     result.method, result.selection = "encoder", plain(selection)
     result.message = "; ".join(m for m in (result.message, "" if halves else note) if m)
     return result
+
+
+def _labelled(progress: Progress, prefix: str) -> Progress:
+    """``progress`` with ``prefix`` before each description (which of several fine-tunings is running)."""
+    return lambda done, total, description: progress(done, total, f"{prefix}: {description}")
 
 
 def _encoder_trial(texts: list[str], y: np.ndarray, train: np.ndarray, val: np.ndarray, k: int,
@@ -414,13 +423,15 @@ def head_on_tuned_encoder(vectors: np.ndarray, y: np.ndarray, train: np.ndarray,
 
 
 def _tune_encoder(ws, data, raw, positions, y, classes, options, progress, start, fingerprint, labels_seq, *,
-                  split=None, keep_if=None, unvalidated_why: str | None = None):
+                  split=None, keep_if=None, unvalidated_why: str | None = None,
+                  unvalidated_scores: dict[str, Any] | None = None):
     """Fine-tune the encoder on 80% of the labels (best epoch chosen on the rest), fit the default head on
     its vectors and keep the head when it scores higher on the same rest, save both and write tuned vectors
     (the tuned encoder runs on the fast path, :func:`load_tuned_encoder`, through the embedding cache).
     With ``keep_if(best validation top_k)`` the model is trained and measured first and kept only if that
     returns True: returns (result or None, best validation top_k); else returns the result. ``unvalidated_why``:
-    what the result says when it trains on all labels without validation (default: the smallest class's size)."""
+    what the result says when it trains on all labels without validation (default: the smallest class's size),
+    ``unvalidated_scores`` the validation it reports then (default: none)."""
     import shutil
     import tempfile
 
@@ -470,7 +481,8 @@ def _tune_encoder(ws, data, raw, positions, y, classes, options, progress, start
                 f"({fit.config['epochs']} epochs) and is kept without a validation score; no head on top")
             head, best = None, float("nan")
             head_scores = {"kept": False, "message": why}
-            validation = {"strategy": "none (too few labels per class to validate)", "records": 0}
+            validation = unvalidated_scores or {"strategy": "none (too few labels per class to validate)",
+                                                "records": 0}
         if keep_if is not None and (fit.kept_base or not keep_if(best)):
             return None, best
         vectors, _ = embed_records(encoder, data.ids, data.texts, ws.cache, progress=progress)
