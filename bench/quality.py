@@ -110,7 +110,7 @@ def encoder_rows(name: str, X: np.ndarray, texts: list[str], labels: list, budge
 
     positions, y = labeled_arrays(labels)
     n_classes = len(set(y))
-    budgets = [b for b in budgets if b >= 2 * n_classes]  # below 2 per class: skipped, as for the maps
+    budgets = [b for b in budgets if b == "all" or b >= 2 * n_classes]  # below 2 per class: skipped, as for maps
     rows = []
     for seed in seeds:
         pool, test = holdout_split(y, seed=seed)
@@ -171,7 +171,7 @@ def main() -> None:
             print(f"# {name}: budgets {small} skipped: below 2 labeled records for each of its {n_classes} classes")
         result = None
         if args.encoder_only:
-            encoder_rows(name, X, texts, labels, [int(b) for b in args.encoder_budgets.split(",")], seeds, k,
+            encoder_rows(name, X, texts, labels, [b if b == "all" else int(b) for b in args.encoder_budgets.split(",")], seeds, k,
                          mode=args.encoder_mode, time_budget=args.time_budget, out=args.out, unlabeled=args.unlabeled)
             continue
         for seed in seeds:  # one seed at a time, so every finished seed's rows are written (long runs)
@@ -217,7 +217,7 @@ def main() -> None:
             print(f"| {entry['budget']} | {entry['method']} | {cell('top_k')} | {cell('map_at_r')} | "
                   f"{cell('logreg_accuracy')} | {entry['seconds']:.1f} | {mark} |", flush=True)
         if args.encoder_finetune:
-            encoder_rows(name, X, texts, labels, [int(b) for b in args.encoder_budgets.split(",")], seeds, k,
+            encoder_rows(name, X, texts, labels, [b if b == "all" else int(b) for b in args.encoder_budgets.split(",")], seeds, k,
                          mode=args.encoder_mode, time_budget=args.time_budget, out=args.out, unlabeled=args.unlabeled)
 
 
