@@ -160,6 +160,7 @@ def main() -> None:
     from likewise.evaluation import evaluate_methods
 
     budgets = [b if b == "all" else int(b) for b in args.budgets.split(",")]
+    encoder_budgets = [b if b == "all" else int(b) for b in args.encoder_budgets.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
     for name in args.datasets.split(","):
         X, labels, texts = vectors_for(name)
@@ -171,7 +172,7 @@ def main() -> None:
             print(f"# {name}: budgets {small} skipped: below 2 labeled records for each of its {n_classes} classes")
         result = None
         if args.encoder_only:
-            encoder_rows(name, X, texts, labels, [b if b == "all" else int(b) for b in args.encoder_budgets.split(",")], seeds, k,
+            encoder_rows(name, X, texts, labels, encoder_budgets, seeds, k,
                          mode=args.encoder_mode, time_budget=args.time_budget, out=args.out, unlabeled=args.unlabeled)
             continue
         for seed in seeds:  # one seed at a time, so every finished seed's rows are written (long runs)
@@ -217,7 +218,7 @@ def main() -> None:
             print(f"| {entry['budget']} | {entry['method']} | {cell('top_k')} | {cell('map_at_r')} | "
                   f"{cell('logreg_accuracy')} | {entry['seconds']:.1f} | {mark} |", flush=True)
         if args.encoder_finetune:
-            encoder_rows(name, X, texts, labels, [b if b == "all" else int(b) for b in args.encoder_budgets.split(",")], seeds, k,
+            encoder_rows(name, X, texts, labels, encoder_budgets, seeds, k,
                          mode=args.encoder_mode, time_budget=args.time_budget, out=args.out, unlabeled=args.unlabeled)
 
 
