@@ -42,7 +42,7 @@ def test_tuned_encoder_runs_on_onnx_with_the_torch_vectors_and_its_own_cache_ide
     from likewise.cache import EmbeddingCache, normalize_text, text_keys
     from likewise.embedding import embed_records
     from likewise.encoders import get_encoder
-    from likewise.encoders.onnx import OnnxEncoder
+    from likewise.encoders.onnx import OnnxEncoder, onnx_cache_dir
     from likewise.ops.tune import load_tuned_encoder, tuned_model_folder
 
     ws, result = tuned_ws
@@ -58,6 +58,13 @@ def test_tuned_encoder_runs_on_onnx_with_the_torch_vectors_and_its_own_cache_ide
     assert fast.identity != base and fast.identity.startswith("st:tuned-encoder:")
     assert not result.kept_identity  # force: the trained weights, so the identity must differ by weights too
     assert fast.identity.split(":")[2] != base.split(":")[2]
+
+    # its ONNX graph is part of the tuned-encoder object (removed with it), not left in the shared graph cache
+    assert fast.graph_path.is_file() and fast.graph_path.parent == tuned_model_folder(folder) / OnnxEncoder.GRAPH_DIR
+    assert fast.graph_path.name.endswith(OnnxEncoder.GRAPH_SUFFIX)
+    shared = onnx_cache_dir()
+    assert not [p.name for p in shared.glob("*") if fast.identity.split(":")[2] in p.name]
+    ws.objects.verify(ws.artifact("tuned_encoder")["ref"], "tuned encoder")  # the graph is listed and hashed
 
     # tune wrote every record's tuned-encoder vectors through the shared cache: embedding them again encodes none
     _, stats = embed_records(fast, bbc60.ids, bbc60.texts, ws.cache)

@@ -62,6 +62,8 @@ class OnnxEncoder(SentenceTransformerEncoder):
 
     #: ends the graph's file name; a new suffix when the graph changes but its vectors do not
     GRAPH_SUFFIX = ".fused.onnx"
+    #: a model folder's own graphs (``<model>/onnx/``): used when present, before the shared cache
+    GRAPH_DIR = "onnx"
 
     def __init__(
         self, path: str | Path | None = None, *, threads: int | None = None, batch_size: int = 8, workers: int = 1,
@@ -87,6 +89,7 @@ class OnnxEncoder(SentenceTransformerEncoder):
         if pooling.exists() and '"pooling_mode_mean_tokens": true' not in pooling.read_text():
             raise InputError(f"{self.path}: the ONNX path supports mean pooling only; use the torch encoder")
         self.threads = threads
+        self.own_graph = False  # True: export into the model folder's GRAPH_DIR, not the shared cache
         self.workers = workers
         self.spinning = spinning
         self._session = None
@@ -105,8 +108,12 @@ class OnnxEncoder(SentenceTransformerEncoder):
 
     @property
     def graph_path(self) -> Path:
+        """Where this encoder's graph is: in the model folder's own ``onnx/`` when one is there (a tuned
+        encoder carries its graph, so it is deleted with the model, :attr:`own_graph`), else the shared cache."""
         suffix = self.GRAPH_SUFFIX if self.precision == "fp32" else ".onnx"  # int8: quantized from the plain export
-        return onnx_cache_dir() / (self.identity.replace(":", "_").replace("/", "_") + suffix)
+        name = self.identity.replace(":", "_").replace("/", "_") + suffix
+        own = self.path / self.GRAPH_DIR / name
+        return own if self.own_graph or own.exists() else onnx_cache_dir() / name
 
     def _build_graph(self, target: Path) -> None:
         """This encoder's graph: the fused fp32 export, or the plain export quantized to int8."""

@@ -342,10 +342,13 @@ def tuned_model_folder(folder: str | Path) -> Path:
     return inner if inner.is_dir() else Path(folder)
 
 
-def load_tuned_encoder(folder: str | Path, *, device: str | None = None):
+def load_tuned_encoder(folder: str | Path, *, device: str | None = None, own_graph: bool = False):
     """The tuned encoder in ``folder`` on the fast path: ONNX Runtime on the CPU when ``onnxruntime`` is
     installed and the model has mean pooling (same vectors and identity as PyTorch), else PyTorch on
-    ``device`` (:func:`likewise.encoders.resolve_device`: CUDA when present, with CUDA's larger batch)."""
+    ``device`` (:func:`likewise.encoders.resolve_device`: CUDA when present, with CUDA's larger batch).
+    ``own_graph``: export the ONNX graph into the model folder (``onnx/``), as tune does before the folder
+    becomes a workspace object, so the graph (~90 MB) is removed with the tuned encoder it belongs to instead
+    of piling up in the shared cache; a graph found there is used in any case."""
     import importlib.util
 
     from likewise.encoders import get_encoder, resolve_device
@@ -353,7 +356,9 @@ def load_tuned_encoder(folder: str | Path, *, device: str | None = None):
     model = tuned_model_folder(folder)
     resolved = resolve_device(device)
     if resolved == "cpu" and importlib.util.find_spec("onnxruntime") is not None and _mean_pooling_only(model):
-        return get_encoder(model, runtime="onnx", device=resolved)
+        encoder = get_encoder(model, runtime="onnx", device=resolved)
+        encoder.own_graph = own_graph
+        return encoder
     return get_encoder(model, runtime="torch", device=resolved)
 
 
@@ -462,7 +467,7 @@ def _tune_encoder(ws, data, raw, positions, y, classes, options, progress, start
             val_texts=[texts[i] for i in val] if validated else None, val_labels=y[val] if validated else None,
             progress=progress, **options,
         )
-        encoder = load_tuned_encoder(model_dir, device=options.get("device"))
+        encoder = load_tuned_encoder(model_dir, device=options.get("device"), own_graph=True)
         labeled_vectors, _ = embed_records(encoder, [data.ids[i] for i in positions], texts, ws.cache,
                                            progress=progress)
         if validated:
@@ -491,6 +496,8 @@ def _tune_encoder(ws, data, raw, positions, y, classes, options, progress, start
         out = TuneResult(str(ws.path), "encoder", "", int(len(y)), classes, fit.kept_base, message, fit.history,
                          time.perf_counter() - start, fit.config, validation, "encoder",
                          encoder_head=plain(head_scores))
+
+        encoder.prepare(progress)  # the ONNX graph into model_dir/onnx (own_graph), if no embedding made it yet
 
         def save(folder: Path) -> None:
             shutil.copytree(model_dir, folder / TUNED_MODEL_DIR)
