@@ -41,6 +41,24 @@ def test_first_pass_gives_the_float32_result_on_clustered_vectors(k):
         assert k <= len(rows) < max(3 * k, 2000)  # it rules out nearly everything else
 
 
+def test_first_pass_among_some_rows_ranks_only_those():
+    """``rows`` (a filter, or a record kept from finding itself) with the first pass: the float32 top k of
+    exactly those rows, for one query and, without the first pass, for several."""
+    rng = np.random.default_rng(4)
+    c = clustered(rng, 25_000, 48)
+    copy = Int8Copy(c)
+    rows = np.flatnonzero(rng.random(len(c)) < 0.3)
+    q = clustered(rng, 3, 48)
+    for k in (1, 50, 900):
+        ref_idx, ref_scores = topk(q[:1], k, c[rows])
+        idx, scores = topk(q[:1], k, c, rows=rows, first_pass=copy)
+        np.testing.assert_array_equal(idx, rows[ref_idx])
+        np.testing.assert_allclose(scores, ref_scores, atol=1e-6)
+        many_idx, _ = topk(q, k, c, rows=rows)
+        np.testing.assert_array_equal(many_idx, rows[topk(q, k, c[rows])[0]])
+    assert topk(q[:1], 5000, c, rows=rows[:7], first_pass=copy)[0].shape == (1, 7)
+
+
 def test_every_true_neighbour_survives_where_int8_rounding_hurts():
     """Rows with one large component and tiny others (their int8 codes lose the small ones), exact
     duplicates, near-duplicates and zero rows: the candidates hold every row of the float64 top k."""
@@ -119,7 +137,12 @@ def test_exact_index_builds_the_copy_on_its_second_query_and_drops_it_on_every_c
     index.delete([far])
     assert index._first_pass is None
     assert far not in [h.id for h in index.search(q[None], 50)[0]]
-    # filtered queries and small indexes keep the float32 path
+    # a session's query (the record itself excluded) and a label filter use the copy too, with exact results
+    by_id = index.search_by_id(ids[7], 30)
+    assert ids[7] not in [h.id for h in by_id] and index._first_pass is not None
+    reference = np.argsort(-(vectors.astype(np.float64) @ vectors[7].astype(np.float64)), kind="stable")
+    assert [h.id for h in by_id][:5] == [ids[r] for r in reference if r != 7 and ids[r] != far][:5]
+    # small indexes keep the float32 path
     small = ExactIndex(d, encoder_id="enc")
     small.upsert(ids[:100], vectors[:100], [Payload(None, None)] * 100)
     for _ in range(3):

@@ -10,7 +10,7 @@ of the bytes) and a per-row bound on what that rounding can change in any score.
 2. takes ``t``, the ``k``-th largest lower end ``a_i - b_i``. At least ``k`` rows score ``t`` or more, so the
    ``k``-th best score is at least ``t``, and every row of the exact top ``k`` (ties included) has
    ``a_i + b_i >= t``: those rows are the candidates;
-3. scores the candidates exactly in float32 and selects among them as :func:`likewise.neighbors.topk` does
+3. scores the candidates exactly (:func:`exact_scores`) and selects among them as :func:`likewise.neighbors.topk` does
    (score descending, ties by lower row).
 
 So the result is that of the float32 search (tested against it), for a quarter of the memory traffic plus
@@ -32,7 +32,10 @@ import numpy as np
 from likewise.errors import InputError
 
 MIN_ROWS = 20_000
-"""Below this many candidates the float32 pass is cheap (it fits the caches) and the copy does not pay."""
+"""Below this many candidates the float32 pass is cheap (it fits the caches) and the copy does not pay; also
+the fewest rows per thread of the int8 pass."""
+EXACT_ROWS_PER_WORKER = 512
+"""The fewest candidate rows per thread of the exact re-rank."""
 
 
 class Int8Copy:
@@ -54,8 +57,10 @@ class Int8Copy:
     def nbytes(self) -> int:
         return self.codes.nbytes + self.scale.nbytes + self.slack.nbytes
 
-    def candidates(self, q: np.ndarray, kk: int) -> np.ndarray:
-        """Rows (ascending) that may be in the exact top ``kk`` of ``q`` (all of them are among these)."""
+    def candidates(self, q: np.ndarray, kk: int, among: np.ndarray | None = None) -> np.ndarray:
+        """Rows (ascending) that may be in the exact top ``kk`` of ``q`` (all of them are among these); with
+        ``among`` (ascending rows, at least ``kk``), the top ``kk`` of those rows only (a filter, or a record
+        that must not find itself)."""
         n = self.shape[0]
         approx = np.empty(n, np.float32)
         q32 = np.ascontiguousarray(q, dtype=np.float32)
@@ -66,9 +71,26 @@ class Int8Copy:
         else:
             list(_pool().map(lambda part: kernel(self.codes, self.scale, q32, approx, *part), parts))
         bound = self.slack * np.float32(np.linalg.norm(q.astype(np.float64)) * (1 + 1e-6))
+        if among is not None:
+            approx, bound = approx[among], bound[among]
         lower = approx - bound
-        threshold = np.partition(lower, n - kk)[n - kk]
-        return np.flatnonzero(approx + bound >= threshold)
+        threshold = np.partition(lower, len(lower) - kk)[len(lower) - kk]
+        found = np.flatnonzero(approx + bound >= threshold)
+        return found if among is None else among[found]
+
+
+def exact_scores(matrix: np.ndarray, rows: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """float32 scores ``matrix[rows] @ q`` without gathering the rows: each product of two float32 numbers
+    is exact in float64 and summed there, then rounded once to float32 (at least as exact as BLAS's float32
+    sum, and the same for every row wherever it sits)."""
+    out = np.empty(len(rows), np.float32)
+    rows, q32, kernel = np.ascontiguousarray(rows, dtype=np.int64), np.ascontiguousarray(q, dtype=np.float32), _kernels().exact
+    parts = _parts(len(rows), EXACT_ROWS_PER_WORKER)  # scattered rows: latency-bound, so both cores fetch
+    if len(parts) == 1:
+        kernel(matrix, rows, q32, out)
+    else:
+        list(_pool().map(lambda part: kernel(matrix, rows[part[0]:part[1]], q32, out[part[0]:part[1]]), parts))
+    return out
 
 
 def _approx_scores(codes, scale, q, out, lo, hi):  # compiled by numba (see _kernels)
@@ -78,6 +100,16 @@ def _approx_scores(codes, scale, q, out, lo, hi):  # compiled by numba (see _ker
         for j in range(d):
             acc += np.float32(codes[i, j]) * q[j]
         out[i] = acc * scale[i]
+
+
+def _exact_scores(x, rows, q, out):  # compiled by numba (see _kernels)
+    d = x.shape[1]
+    for r in range(len(rows)):
+        acc = 0.0
+        row = rows[r]
+        for j in range(d):
+            acc += np.float64(x[row, j]) * np.float64(q[j])
+        out[r] = np.float32(acc)
 
 
 def _build(x, codes, scale, slack, rounding):  # compiled by numba (see _kernels)
@@ -110,21 +142,24 @@ def _build(x, codes, scale, slack, rounding):  # compiled by numba (see _kernels
     return True
 
 
-def _parts(n: int) -> list[tuple[int, int]]:
-    workers = max(1, min(os.cpu_count() or 1, n // MIN_ROWS))
+def _parts(n: int, per_worker: int = MIN_ROWS) -> list[tuple[int, int]]:
+    workers = max(1, min(_cpus(), n // per_worker))
     return [(w * n // workers, (w + 1) * n // workers) for w in range(workers)]
 
 
 class _Kernels:
-    """:func:`_approx_scores` (fastmath: its sum may be reordered and vectorised, which the bound allows for)
-    and :func:`_build`, compiled by numba without the GIL and cached on disk; loaded once per process."""
+    """:func:`_approx_scores` (fastmath: its sum may be reordered and vectorised, which the bound allows for),
+    :func:`_exact_scores` (float64 sums, reordered only within float64's far smaller rounding) and
+    :func:`_build`, compiled by numba without the GIL and cached on disk; loaded once per process."""
 
     def __init__(self) -> None:
         import numba
 
         self.scores = numba.njit(nogil=True, cache=True, fastmath=True, boundscheck=False)(_approx_scores)
         self.build = numba.njit(nogil=True, cache=True, boundscheck=False)(_build)
+        self.exact = numba.njit(nogil=True, cache=True, fastmath=True, boundscheck=False)(_exact_scores)
         x = np.zeros((1, 4), np.float32)
+        self.exact(x, np.zeros(1, np.int64), x[0], np.zeros(1, np.float32))
         self.scores(np.zeros((1, 4), np.int8), np.ones(1, np.float32), x[0], np.zeros(1, np.float32), 0, 1)
         self.build(x, np.zeros((1, 4), np.int8), np.ones(1, np.float32), np.ones(1, np.float32), 1e-6)
 
@@ -135,5 +170,10 @@ def _kernels() -> _Kernels:
 
 
 @functools.cache
+def _cpus() -> int:
+    return os.cpu_count() or 1
+
+
+@functools.cache
 def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="likewise-first-pass")
+    return ThreadPoolExecutor(_cpus(), thread_name_prefix="likewise-first-pass")

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from likewise.errors import InputError
-from likewise.first_pass import Int8Copy
+from likewise.first_pass import Int8Copy, exact_scores
 from likewise.progress import Progress, no_progress
 
 SCORE_BUDGET_BYTES = 256 * 2**20
@@ -70,6 +70,7 @@ def topk(
     *,
     exclude_self: bool = True,
     block_rows: int | None = None,
+    rows: np.ndarray | None = None,
     first_pass: Int8Copy | None = None,
     progress: Progress = no_progress,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -90,7 +91,9 @@ def topk(
     (:func:`_one_query`), at plain numpy's cost: bound by reading the candidates once (154 MB of float32 for
     100,000 x 384). Candidates are converted only if they are not float32 and C-contiguous, and
     checked for NaN/inf through their scores, so keep them as float32 to avoid a copy per call.
-    ``first_pass``, an :class:`~likewise.first_pass.Int8Copy` of exactly these candidates, makes one query
+    ``rows`` (ascending candidate row numbers) ranks only those candidates (a filter); the returned indices
+    are still candidate rows. ``first_pass``, an :class:`~likewise.first_pass.Int8Copy` of exactly these
+    candidates (all of them, whatever ``rows`` says), makes one query
     read the int8 copy instead and score only the rows it cannot rule out in float32: the same result for
     a quarter of the memory traffic (a caller that changes the candidates must build a new copy).
 
@@ -109,28 +112,35 @@ def topk(
             "embed both with the same encoder"
         )
     k = _positive_int(k, "k")
-    rows = None if block_rows is None else _positive_int(block_rows, "block_rows")
+    block = None if block_rows is None else _positive_int(block_rows, "block_rows")
     all_pairs = candidates is None
+    if rows is not None:
+        if all_pairs:
+            raise InputError("rows restricts the candidates of a search; pass candidates too")
+        rows = np.asarray(rows, dtype=np.int64)
     self_excluded = all_pairs and exclude_self
-    kk = min(k, c.shape[0] - int(self_excluded))
+    kk = min(k, (c.shape[0] if rows is None else len(rows)) - int(self_excluded))
     if kk <= 0 or q.shape[0] == 0:
         progress(1, 1, _DESCRIPTION)
         return np.zeros((q.shape[0], max(kk, 0)), np.int64), np.zeros((q.shape[0], max(kk, 0)), np.float32)
     if all_pairs:
         from likewise.all_pairs import _square_tile, _symmetric_pays, _topk_all_pairs
 
-        tile = rows or _square_tile(q.shape[0])
+        tile = block or _square_tile(q.shape[0])
         if _symmetric_pays(q.shape[0], kk, tile, self_excluded):
             return _topk_all_pairs(q, kk, tile, self_excluded, progress)
     if not all_pairs and q.shape[0] == 1:
         if first_pass is not None and first_pass.shape != c.shape:
             raise InputError(f"the int8 first pass was built for {first_pass.shape[0]:,} x {first_pass.shape[1]} "
                              f"candidates, not {c.shape[0]:,} x {c.shape[1]}; build it again for these")
-        return _one_query(q[0], c, kk, progress, first_pass)
+        return _one_query(q[0], c, kk, progress, first_pass, rows)
+    if rows is not None:  # several queries among some candidates: those candidates, gathered once
+        idx, scores = topk(q, kk, c[rows], block_rows=block_rows, progress=progress)
+        return rows[idx], scores
     self_index = np.arange(q.shape[0]) if self_excluded else None
     idx = np.empty((q.shape[0], kk), np.int64)
     scores = np.empty((q.shape[0], kk), np.float32)
-    blocks = _dense_blocks(q, c, kk, self_index, rows, progress, check_scores=not all_pairs)
+    blocks = _dense_blocks(q, c, kk, self_index, block, progress, check_scores=not all_pairs)
     for start, block_idx, block_scores in blocks:
         idx[start : start + len(block_idx)] = block_idx
         scores[start : start + len(block_idx)] = block_scores
@@ -320,15 +330,19 @@ def _bits(n: int) -> int:
 # --- queries x candidates, one block of query rows at a time ------------------------------------------
 
 
-def _one_query(q: np.ndarray, c: np.ndarray, kk: int, progress: Progress,
-               first_pass: Int8Copy | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _one_query(q: np.ndarray, c: np.ndarray, kk: int, progress: Progress, first_pass: Int8Copy | None = None,
+               among: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Exact top-kk of one query: one matrix-vector product, one partition for the kk-th score, then only the
     scores at or above it (ties included) are ordered by (score desc, index asc); no packing, no row mask.
     Costs what plain numpy's ``argpartition`` + ``argsort`` costs, with the tie-break of :func:`topk`. With
-    ``first_pass``, the product covers only the rows its int8 pass could not rule out (same result)."""
-    rows = first_pass.candidates(q, kk) if first_pass is not None else None
+    ``first_pass``, the product covers only the rows its int8 pass could not rule out (same result); ``among``:
+    only these rows are ranked."""
+    rows = first_pass.candidates(q, kk, among) if first_pass is not None else among
     with np.errstate(over="ignore", invalid="ignore"):  # reported below as an InputError
-        s = (c if rows is None else c[rows]) @ q  # shape: (n_candidates,)
+        if rows is None:
+            s = c @ q  # shape: (n_candidates,)
+        else:  # the few rows the first pass left are read in place; a filter's rows are gathered for BLAS
+            s = exact_scores(c, rows, q) if first_pass is not None else c[rows] @ q
     if not np.isfinite(s).all():
         _check_finite(c, "candidates")
         raise InputError("scores overflowed float32; L2-normalise the vectors first (neighbors.normalize)")

@@ -2,7 +2,7 @@
 
 Rows are kept sorted by record id, so the neighbours module's "ties by lower row" is "ties by lower id".
 A filter selects candidate rows before ranking, so filtered results are exact too (not a post-filter of
-an unfiltered top-k). From the second single unfiltered query on, an int8 copy of the matrix
+an unfiltered top-k). From the second single query on (filtered or not), an int8 copy of the matrix
 (:mod:`likewise.first_pass`) rules out all but a few thousand rows before the float32 scores: the same
 results for a quarter of the memory read; any change to the records drops it and the next queries rebuild it.
 
@@ -143,13 +143,11 @@ class ExactIndex(Index):
     ) -> list[list[Hit]]:
         rows = self.select_rows(filter, exclude_ids)
         # selected rows stay in id order, so ties still go to the lower id
-        candidates = self._matrix if rows is None else self._matrix[rows]
-        if len(candidates) == 0 or len(vectors) == 0:
+        allowed = len(self._matrix) if rows is None else len(rows)
+        if allowed == 0 or len(vectors) == 0:
             return [[] for _ in range(len(vectors))]
-        first_pass = self._int8_copy() if rows is None and len(vectors) == 1 else None
-        idx, scores = topk(vectors, min(k, len(candidates)), candidates, exclude_self=False, first_pass=first_pass)
-        if rows is not None:
-            idx = rows[idx]
+        first_pass = self._int8_copy() if len(vectors) == 1 else None
+        idx, scores = topk(vectors, min(k, allowed), self._matrix, rows=rows, exclude_self=False, first_pass=first_pass)
         return [
             [Hit(self._ids[r], float(s), self._labels[r], self._texts[r]) for r, s in zip(row_idx, row_scores)]
             for row_idx, row_scores in zip(idx.tolist(), scores.tolist())
@@ -173,8 +171,9 @@ class ExactIndex(Index):
         self._first_pass, self._plain_queries = None, 0
 
     def _int8_copy(self) -> Int8Copy | None:
-        """The int8 first pass for single unfiltered queries (same results, a quarter of the memory read:
-        :mod:`likewise.first_pass`), built on the second such query since the matrix last changed: one pass
+        """The int8 first pass for single queries (same results, a quarter of the memory read:
+        :mod:`likewise.first_pass`; filters and excluded ids included), built on the second such query since
+        the matrix last changed: one pass
         over the matrix, which a lone query (``likewise search``) would not win back."""
         if self._first_pass is None and len(self._matrix) >= FIRST_PASS_MIN_ROWS:
             self._plain_queries += 1
