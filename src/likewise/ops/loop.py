@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 
 from likewise.errors import InputError
+from likewise.first_pass import Int8Copy
+from likewise.neighbors import topk
 from likewise.progress import Progress, no_progress
 from likewise.workspace import Workspace
 
@@ -38,9 +40,11 @@ the loop": weight 1 and 2 measured)."""
 
 
 # -- ranking --------------------------------------------------------------------------------------------------
-def rank(vectors: np.ndarray, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def rank(vectors: np.ndarray, query: np.ndarray, k: int, allowed: np.ndarray | None = None, *,
+         first_pass: Int8Copy | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` rows of ``vectors`` most similar to ``query`` (dot product: cosine for unit rows) among the
-    ``allowed`` ones (a boolean mask; None = all), best first, ties by the lower row.
+    ``allowed`` ones (a boolean mask; None = all), best first, ties by the lower row: one exact query of
+    :func:`likewise.neighbors.topk`, through ``first_pass`` (an int8 copy of ``vectors``) when given.
 
     Returns ``(rows, scores)`` (int64, float32), at most ``k`` long (fewer when fewer rows are allowed).
 
@@ -48,16 +52,13 @@ def rank(vectors: np.ndarray, query: np.ndarray, k: int, allowed: np.ndarray | N
     >>> rank(v, v[0], 2)[0].tolist(), rank(v, v[0], 2, np.array([False, True, True]))[0].tolist()
     ([0, 1], [1, 2])
     """
-    scores = np.asarray(vectors, dtype=np.float32) @ np.asarray(query, dtype=np.float32).reshape(-1)
-    if allowed is not None:
-        scores = np.where(allowed, scores, -np.inf).astype(np.float32)
-        k = min(int(k), int(np.count_nonzero(allowed)))
-    k = min(int(k), len(scores))
-    if k <= 0:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    rows = None if allowed is None else np.flatnonzero(allowed)
+    if int(k) <= 0 or len(vectors) == 0 or (rows is not None and len(rows) == 0):
         return np.zeros(0, np.int64), np.zeros(0, np.float32)
-    part = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-    order = part[np.lexsort((part, -scores[part]))]
-    return order.astype(np.int64), scores[order]
+    found, scores = topk(np.asarray(query, dtype=np.float32).reshape(1, -1), int(k), vectors, rows=rows,
+                         first_pass=first_pass)
+    return found[0], scores[0]
 
 
 def class_centres(vectors: np.ndarray, codes: np.ndarray) -> np.ndarray:

@@ -69,7 +69,8 @@ class SessionBook:
             allowed = st.mask(unlabeled=unlabeled_only, label=label, source=source)
             allowed[start_row] = False
             query = {"id": str(start_id)}
-        found, scores = rank(current, session_query(current, start_row, st.view.codes), size, allowed)
+        found, scores = rank(current, session_query(current, start_row, st.view.codes), size, allowed,
+                             first_pass=vectors.first_pass())
         session = Session(id=new_session_id(), query=query, kind=vectors.kind, size=int(size),
                           unlabeled_only=bool(unlabeled_only), created=now_iso(),
                           ids=[st.space.ids[r] for r in found], scores=[round(float(s), 6) for s in scores],

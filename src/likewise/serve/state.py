@@ -211,7 +211,7 @@ class ServeState:
             keep[row] = False
         else:
             query = self.space.text_vector(str(text), vectors)
-        rows, scores = rank(vectors.current, query, k, keep)
+        rows, scores = rank(vectors.current, query, k, keep, first_pass=vectors.first_pass())
         return {"query": {"text": text} if text is not None else {"id": record_id}, "kind": vectors.kind,
                 "k": k, "hits": [self.record(int(r), score=s) for r, s in zip(rows, scores)]}
 
