@@ -10,8 +10,8 @@ of the bytes) and a per-row bound on what that rounding can change in any score.
 2. takes ``t``, the ``k``-th largest lower end ``a_i - b_i``. At least ``k`` rows score ``t`` or more, so the
    ``k``-th best score is at least ``t``, and every row of the exact top ``k`` (ties included) has
    ``a_i + b_i >= t``: those rows are the candidates;
-3. scores the candidates exactly (:func:`exact_scores`) and selects among them as :func:`likewise.neighbors.topk` does
-   (score descending, ties by lower row).
+3. scores the candidates exactly (:func:`exact_scores`) and selects among them as
+   :func:`likewise.neighbors.topk` does (score descending, ties by lower row).
 
 So the result is that of the float32 search (tested against it), for a quarter of the memory traffic plus
 the few thousand candidate rows. ``slack_i`` is the norm of row ``i``'s rounding error (Cauchy-Schwarz:
@@ -84,7 +84,8 @@ def exact_scores(matrix: np.ndarray, rows: np.ndarray, q: np.ndarray) -> np.ndar
     is exact in float64 and summed there, then rounded once to float32 (at least as exact as BLAS's float32
     sum, and the same for every row wherever it sits)."""
     out = np.empty(len(rows), np.float32)
-    rows, q32, kernel = np.ascontiguousarray(rows, dtype=np.int64), np.ascontiguousarray(q, dtype=np.float32), _kernels().exact
+    rows, q32 = np.ascontiguousarray(rows, dtype=np.int64), np.ascontiguousarray(q, dtype=np.float32)
+    kernel = _kernels().exact
     parts = _parts(len(rows), EXACT_ROWS_PER_WORKER)  # scattered rows: latency-bound, so both cores fetch
     if len(parts) == 1:
         kernel(matrix, rows, q32, out)
