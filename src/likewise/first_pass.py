@@ -79,6 +79,25 @@ class Int8Copy:
         return found if among is None else among[found]
 
 
+class OnSecondQuery:
+    """The :class:`Int8Copy` of ``matrix``, built on the second :meth:`get` (the second single query) when the
+    matrix has :data:`MIN_ROWS` rows or more; None before, and always for smaller ones. Building is one pass over
+    the matrix, which a lone query (``likewise search``) would not win back. The owner drops this object when
+    the matrix changes. Two threads may both build it: the same copy, the last one kept."""
+
+    def __init__(self, matrix: np.ndarray) -> None:
+        self.matrix = matrix
+        self.queries = 0
+        self.copy: Int8Copy | None = None
+
+    def get(self) -> Int8Copy | None:
+        if self.copy is None and len(self.matrix) >= MIN_ROWS:
+            self.queries += 1
+            if self.queries >= 2:
+                self.copy = Int8Copy(self.matrix)
+        return self.copy
+
+
 def exact_scores(matrix: np.ndarray, rows: np.ndarray, q: np.ndarray) -> np.ndarray:
     """float32 scores ``matrix[rows] @ q`` without gathering the rows: each product of two float32 numbers
     is exact in float64 and summed there, then rounded once to float32 (at least as exact as BLAS's float32

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 from likewise.errors import InputError
 from likewise.index.base import Filter, Hit, Index, Payload
-from likewise.first_pass import MIN_ROWS as FIRST_PASS_MIN_ROWS, Int8Copy
+from likewise.first_pass import Int8Copy, OnSecondQuery
 from likewise.neighbors import topk
 from likewise.atomic import atomic_write, atomic_write_text
 from likewise.tensorfile import header_bytes, read_header, tensor_range
@@ -51,8 +51,7 @@ class ExactIndex(Index):
         self._matrix = np.empty((0, self.dimension), dtype=np.float32)
         self._labels: list[str | None] = []
         self._texts: list[str | None] = []
-        self._first_pass: Int8Copy | None = None
-        self._plain_queries = 0  # single unfiltered queries since the matrix last changed
+        self._lazy_copy: OnSecondQuery | None = None  # the int8 first pass of the matrix as it is now
 
     def count(self) -> int:
         return len(self._ids)
@@ -168,18 +167,18 @@ class ExactIndex(Index):
         return {i: self._matrix[self._rows[i]].copy() for i in ids if i in self._rows}
 
     def _changed(self) -> None:
-        self._first_pass, self._plain_queries = None, 0
+        self._lazy_copy = None
+
+    @property
+    def _first_pass(self) -> Int8Copy | None:
+        return None if self._lazy_copy is None else self._lazy_copy.copy
 
     def _int8_copy(self) -> Int8Copy | None:
-        """The int8 first pass for single queries (same results, a quarter of the memory read:
-        :mod:`likewise.first_pass`; filters and excluded ids included), built on the second such query since
-        the matrix last changed: one pass
-        over the matrix, which a lone query (``likewise search``) would not win back."""
-        if self._first_pass is None and len(self._matrix) >= FIRST_PASS_MIN_ROWS:
-            self._plain_queries += 1
-            if self._plain_queries >= 2:
-                self._first_pass = Int8Copy(self._matrix)
-        return self._first_pass
+        """The int8 first pass for single queries, filtered or not (same results, a quarter of the memory read:
+        :mod:`likewise.first_pass`), from the second such query since the matrix last changed."""
+        if self._lazy_copy is None:
+            self._lazy_copy = OnSecondQuery(self._matrix)
+        return self._lazy_copy.get()
 
     def _set(self, ids: list[str], matrix: np.ndarray, labels: list[str | None], texts: list[str | None]) -> None:
         self._changed()

@@ -28,20 +28,17 @@ class Vectors:
     content: str
     version: int
     head: Any = None  # the Tuner that made tuned vectors from raw ones (None for raw or a tuned encoder)
-    _first_pass: dict = field(default_factory=dict, compare=False, repr=False)
+    _first_pass: Any = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        from likewise.first_pass import OnSecondQuery
+
+        object.__setattr__(self, "_first_pass", OnSecondQuery(self.current))
 
     def first_pass(self):
         """The int8 first pass of ``current`` for one query (:mod:`likewise.first_pass`: same results, a
-        quarter of the memory read), built on the second query of these vectors when they are many; else None.
-        Concurrent requests may both build it: the same copy, the last one kept."""
-        from likewise.first_pass import MIN_ROWS, Int8Copy
-
-        cache = self._first_pass
-        if "copy" not in cache and len(self.current) >= MIN_ROWS:
-            cache["queries"] = cache.get("queries", 0) + 1
-            if cache["queries"] >= 2:
-                cache["copy"] = Int8Copy(self.current)
-        return cache.get("copy")
+        quarter of the memory read), from the second query of these vectors on when they are many; else None."""
+        return self._first_pass.get()
 
 
 class Space:
