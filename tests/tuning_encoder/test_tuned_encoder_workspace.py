@@ -260,12 +260,33 @@ def test_the_encoder_comparison_splits_give_every_scorable_class_two_validation_
     assert encoder_comparison_splits(np.array(["a"] * 12 + ["b"] * 3, dtype=object), seed=1) == []
 
 
+def test_repeated_halves_draw_fresh_halves_and_only_when_the_budget_holds_every_fit():
+    from likewise.ops.tune import MAX_HALVES_REPEATS, encoder_comparison_splits, halves_repeats
+
+    y = np.array(["a"] * 12 + ["b"] * 5 + ["c"] * 3 + ["d"] * 2, dtype=object)
+    splits = encoder_comparison_splits(y, seed=1, repeats=2)
+    assert len(splits) == 4
+    assert [(t.tolist(), v.tolist()) for t, v in splits[:2]] == [
+        (t.tolist(), v.tolist()) for t, v in encoder_comparison_splits(y, seed=1)]
+    for first, second in (splits[:2], splits[2:]):  # each draw: every scorable record validates exactly once
+        assert np.intersect1d(first[1], second[1]).size == 0 and len(first[1]) + len(second[1]) == 17
+    assert not np.array_equal(splits[0][1], splits[2][1])  # the second draw cuts other halves
+    # with a holdout there is nothing to repeat
+    assert len(encoder_comparison_splits(np.array(["a"] * 30 + ["b"] * 30, dtype=object), seed=1, repeats=2)) == 1
+    plan = {"device": "cpu", "precision": "fp32", "tokens_per_record": 40.0}
+    assert halves_repeats(250, None, **plan) == MAX_HALVES_REPEATS
+    assert halves_repeats(250, 10_000.0, **plan) == MAX_HALVES_REPEATS
+    # 125 records x 8 epochs x 40 tokens x 1.6 ms is 64 s a trial, 5 fits 320 s: 300 s holds one draw only
+    assert halves_repeats(250, 300.0, **plan) == 1
+    assert halves_repeats(250, 330.0, **plan) == MAX_HALVES_REPEATS
+
+
 @pytest.mark.slow
 def test_auto_tries_the_encoder_and_keeps_the_better_on_the_same_records(tmp_path):
     """Plain `likewise tune` (auto) on sentiment labels fine-tunes the encoder within the time budget and keeps
     it only when it scores higher than the map on the same validation records: a 20% holdout with 25+ labels
-    per class; with fewer, a trial on each half of the labels scored on the other, then (when it wins) a
-    fine-tuning on all of them. Without two scorable classes, or without the time, it never tries."""
+    per class; with fewer, a trial on each half of the labels scored on the other (two draws of halves when
+    the budget holds them), then (when it wins) a fine-tuning on all of them. Without two scorable classes, or without the time, it never tries."""
     from likewise.datasets import load_dataset
     from likewise.encoders import get_encoder
     from likewise.ops.embed import embed_into_workspace
@@ -293,7 +314,9 @@ def test_auto_tries_the_encoder_and_keeps_the_better_on_the_same_records(tmp_pat
     result = tune_workspace(few, tuner_options={"method": "auto", "seed": 0}, train_encoder=None, time_budget=240,
                             encoder_options={"device": "cpu"})  # the planned schedule (32 steps): ~10 s a fit here
     score = result.selection["scores"]["encoder"]
-    assert score["split"] == "2-fold halves" and score["records"] == 40, result.selection
+    # the 240 s hold the full schedule for 4 trials and the final fit: the halves are drawn twice
+    assert score["split"] == "2 draws of 2-fold halves" and score["draws"] == 2, result.selection
+    assert score["records"] == 40, result.selection
     assert score["chosen"] == (score["holdout_top_k"] > score["vs"]) == (result.kind == "encoder")
     if result.kind == "encoder":  # the kept encoder was fine-tuned again on all 40 labels
         assert result.train_records == 40 and "fine-tuned again on all 40 labels" in result.message

@@ -200,7 +200,31 @@ COMPARISON = {"holdout": (0.8, 1), "halves": (0.5, 3)}
 the budget must hold). ``holdout`` (every class can validate, :func:`can_validate_encoder`): one fine-tuning on
 80%, its best epoch and head chosen on the other 20%, kept as it is when it wins. ``halves`` (smaller classes):
 2-fold, a trial on each half scored on the other, then, when the encoder wins on the mean, a third fine-tuning
-on all labels for the planned schedule."""
+on all labels for the planned schedule; repeated on fresh halves when the budget holds it
+(:func:`halves_repeats`)."""
+
+MAX_HALVES_REPEATS = 2
+"""2-fold halves score each method on a handful of records (Rotten Tomatoes at 25 labels: 12 per half, top_3):
+one such comparison swings by several points between draws. When the time budget holds the full schedule for
+every fine-tuning, the halves are drawn this many times (a 2 x 2-fold: 4 trials, then the final fit), which
+halves the variance of the comparison; otherwise once."""
+
+
+def halves_repeats(n_records: int, remaining: float | None, *, device: str, precision: str,
+                   tokens_per_record: float) -> int:
+    """How many times ``auto`` draws its 2-fold halves: :data:`MAX_HALVES_REPEATS` when the ``remaining``
+    seconds hold the full schedule (:func:`plan_schedule` without a budget) for each of the 2 x repeats trials
+    on half the records plus the final fine-tuning on all of them, else 1."""
+    from likewise.tuning.encoder_finetune import plan_schedule
+
+    runs = 2 * MAX_HALVES_REPEATS + 1
+    if remaining is None:
+        return MAX_HALVES_REPEATS
+    half = max(1, n_records // 2)
+    full = plan_schedule(half, None)[0]
+    fits = plan_schedule(half, remaining / runs, device=device, precision=precision,
+                         tokens_per_record=tokens_per_record)[0]
+    return MAX_HALVES_REPEATS if fits >= full else 1
 
 
 def can_validate_encoder(y: np.ndarray) -> bool:
@@ -209,13 +233,14 @@ def can_validate_encoder(y: np.ndarray) -> bool:
     return bool(len(counts) >= 2 and int(counts.min()) * 0.2 >= MIN_VALIDATION_PER_CLASS)
 
 
-def encoder_comparison_splits(y: np.ndarray, *, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def encoder_comparison_splits(y: np.ndarray, *, seed: int, repeats: int = 1) -> list[tuple[np.ndarray, np.ndarray]]:
     """(train, validation) positions into ``y`` on which ``auto`` compares the tuned encoder with its map.
 
     With :func:`can_validate_encoder`: the stratified 20% holdout. Otherwise 2-fold halves: every class with 4+
     labels is cut in two halves (2+ records each) that validate in turn, smaller classes always train — so a
     validation record always has another of its class to find, and top_k among the validation records can tell
-    methods apart (with 1 record per class it is 0 for every method). Empty when fewer than 2 classes could
+    methods apart (with 1 record per class it is 0 for every method). ``repeats`` draws the halves that many
+    times (2 x ``repeats`` splits; each record validates once per draw). Empty when fewer than 2 classes could
     give validation records."""
     from likewise.evaluation import holdout_split
 
@@ -223,16 +248,19 @@ def encoder_comparison_splits(y: np.ndarray, *, seed: int) -> list[tuple[np.ndar
     if can_validate_encoder(y):
         return [holdout_split(y, test_size=0.2, seed=seed)]
     rng = np.random.default_rng(seed)
-    halves: tuple[list, list] = ([], [])
-    for label in np.unique(y):
-        members = rng.permutation(np.flatnonzero(y == label))
-        if len(members) >= 4:
-            halves[0].append(members[: len(members) // 2])
-            halves[1].append(members[len(members) // 2:])
-    if len(halves[0]) < 2:
-        return []
     everyone = np.arange(len(y))
-    return [(np.setdiff1d(everyone, val), val) for val in (np.sort(np.concatenate(h)) for h in halves)]
+    splits = []
+    for _ in range(max(1, int(repeats))):
+        halves: tuple[list, list] = ([], [])
+        for label in np.unique(y):
+            members = rng.permutation(np.flatnonzero(y == label))
+            if len(members) >= 4:
+                halves[0].append(members[: len(members) // 2])
+                halves[1].append(members[len(members) // 2:])
+        if len(halves[0]) < 2:
+            return []
+        splits += [(np.setdiff1d(everyone, val), val) for val in (np.sort(np.concatenate(h)) for h in halves)]
+    return splits
 
 
 def _encoder_if_better(ws, data, raw, positions, y, classes, tuner, options, remaining, progress, start, fingerprint,
@@ -246,9 +274,17 @@ def _encoder_if_better(ws, data, raw, positions, y, classes, tuner, options, rem
     from likewise.tuning import Tuner
     from likewise.tuning.trainer import validation_k
 
+    from likewise.encoders.device import resolve_device, training_precision
+    from likewise.tuning.encoder_finetune import estimate_tokens
+
     seed = int(options.get("seed", tuner.seed))
-    splits = encoder_comparison_splits(y, seed=seed)
-    halves = len(splits) == 2
+    halves = not can_validate_encoder(y)
+    repeats = 1
+    if halves:
+        device = resolve_device(options.get("device"))
+        repeats = halves_repeats(len(y), remaining, device=device, precision=training_precision(device),
+                                 tokens_per_record=estimate_tokens([data.texts[i] for i in positions]))
+    splits = encoder_comparison_splits(y, seed=seed, repeats=repeats)
     params = {**tuner.get_params(), "method": tuner.method_}
     k = min(validation_k(int(options.get("k", tuner.k)), y[val]) for _, val in splits)
 
@@ -257,29 +293,32 @@ def _encoder_if_better(ws, data, raw, positions, y, classes, tuner, options, rem
         return float(evaluate(rival.transform(raw.vectors[positions[val]]), y[val], k, metrics=["top_k"])["top_k"])
 
     rival_score = float(np.mean([map_score(train, val) for train, val in splits]))
-    records = int(sum(len(val) for _, val in splits))
-    split_words = (f"2-fold halves of every class with 4+ labels ({records} validation records)" if halves
+    records = int(sum(len(val) for _, val in splits[:2]))
+    draws = f"{repeats} draws of " if repeats > 1 else ""
+    split_words = (f"{draws}2-fold halves of every class with 4+ labels ({records} validation records)" if halves
                    else f"a 20% holdout ({records} records)")
     note = f"{tuner.method_} on frozen vectors: top_{k} {rival_score:.3f} on the same validation records"
     options = {"seed": seed, "epochs": None, "lr": None, **options}
     if halves:
         texts = [data.texts[i] for i in positions]
-        share = None if remaining is None else remaining / COMPARISON["halves"][1]
+        share = None if remaining is None else remaining / (len(splits) + 1)
         trial = float(np.mean([_encoder_trial(texts, y, train, val, k, {**options, "time_budget": share},
-                                              _labelled(progress, f"comparing with the map, trial {i + 1} of 2"))
+                                              _labelled(progress, f"comparing with the map, trial {i + 1} of "
+                                                                  f"{len(splits)}"))
                                for i, (train, val) in enumerate(splits)]))
         out = (None, trial)
         if trial > rival_score:
             left = None if remaining is None else remaining - (time.perf_counter() - start)
-            why = (f"fine-tuned on each half of the labels in turn, the encoder scored top_{k} {trial:.3f} on the "
-                   f"other half against {rival_score:.3f} for {tuner.method_} on frozen vectors; so it was "
+            why = (f"fine-tuned on each half of the labels in turn ({draws}2-fold halves), the encoder scored "
+                   f"top_{k} {trial:.3f} on the other half against {rival_score:.3f} for {tuner.method_} on frozen "
+                   "vectors; so it was "
                    f"fine-tuned again on all {len(y)} labels for the planned schedule (classes too small to hold out "
                    f"{MIN_VALIDATION_PER_CLASS} per class: no best epoch, no head)")
             out = (_tune_encoder(ws, data, raw, positions, y, classes, {**options, "time_budget": left,
                                                                          "validate": False},
                                  progress, start, fingerprint, labels_seq, unvalidated_why=why,
-                                 unvalidated_scores={"strategy": "2-fold halves (trials; then all labels)",
-                                                     "records": records, "map_top_k": rival_score,
+                                 unvalidated_scores={"strategy": f"{draws}2-fold halves (trials; then all labels)",
+                                                     "records": records, "draws": repeats, "map_top_k": rival_score,
                                                      "trained_top_k": trial}), trial)
     else:
         out = _tune_encoder(ws, data, raw, positions, y, classes, {"time_budget": remaining, **options}, progress,
@@ -288,7 +327,8 @@ def _encoder_if_better(ws, data, raw, positions, y, classes, tuner, options, rem
                                      "strategy": f"{tuner.method_} (too few labels per class to cross-validate maps)"
                                                  " against encoder fine-tuning", "message": tuner.message_}
     selection["scores"]["encoder"] = {"holdout_top_k": out[1], "vs": rival_score, "chosen": out[0] is not None,
-                                      "split": "2-fold halves" if halves else "20% holdout", "records": records}
+                                      "split": f"{draws}2-fold halves" if halves else "20% holdout", "records": records,
+                                      "draws": repeats}
     tuner.selection_ = selection
     if out[0] is None:
         tuner.message_ = "; ".join(m for m in (tuner.message_, f"encoder fine-tuning reached top_{k} {out[1]:.3f} on "
