@@ -38,6 +38,7 @@ def test_finetune_moves_the_encoder_towards_the_classes(tmp_path, minilm):
     assert [h["epoch"] for h in result.history] == [0, 1]
     assert all(0 <= h["val_top_k"] <= 1 for h in result.history)
     assert not result.kept_base  # force: the trained weights are saved whatever validation says
+    assert result.config["loss_params"] == {"temperature": 0.2}  # 3 classes: the warmer supcon loss
     assert seen and (tmp_path / "model" / "model.safetensors").exists()
     from safetensors.numpy import load_file
 
@@ -143,6 +144,20 @@ def test_training_stops_mid_epoch_when_the_time_budget_is_spent(tmp_path):
                               device="cpu", force=True, time_budget=1.0)
     assert result.config["stopped_at_budget"] and result.config["epochs_run"] < 1
     assert [h["epoch"] for h in result.history] == [0, 1]  # the partial epoch, validated
+
+
+def test_the_supcon_temperature_follows_the_number_of_classes_unless_given(tmp_path):
+    from likewise.tuning.encoder_finetune import FEW_CLASSES, finetune_encoder, supcon_temperature
+
+    assert [supcon_temperature(n) for n in (2, FEW_CLASSES, FEW_CLASSES + 1, 24)] == [0.2, 0.2, 0.1, 0.1]
+    texts = [f"record {i} about topic {i % 6}" for i in range(24)]
+    labels = [f"topic {i % 6}" for i in range(24)]  # 6 classes
+    run = {"epochs": 1, "batch_size": 12, "device": "cpu", "force": True, "time_budget": 0.5}
+    assert finetune_encoder(texts, labels, tmp_path / "a", **run).config["loss_params"] == {"temperature": 0.1}
+    given = finetune_encoder(texts, labels, tmp_path / "b", loss_params={"temperature": 0.3}, **run)
+    assert given.config["loss_params"] == {"temperature": 0.3}
+    triplet = finetune_encoder(texts, labels, tmp_path / "c", loss="batch_all_triplet", **run)
+    assert "temperature" not in triplet.config["loss_params"]
 
 
 @pytest.mark.slow
