@@ -260,8 +260,8 @@ def test_the_encoder_comparison_splits_give_every_scorable_class_two_validation_
     assert encoder_comparison_splits(np.array(["a"] * 12 + ["b"] * 3, dtype=object), seed=1) == []
 
 
-def test_repeated_halves_draw_fresh_halves_and_only_when_the_budget_holds_every_fit():
-    from likewise.ops.tune import MAX_HALVES_REPEATS, encoder_comparison_splits, halves_repeats
+def test_repeated_halves_draw_fresh_halves_and_only_when_the_time_left_holds_them():
+    from likewise.ops.tune import MAX_HALVES_REPEATS, another_draw_fits, encoder_comparison_splits
 
     y = np.array(["a"] * 12 + ["b"] * 5 + ["c"] * 3 + ["d"] * 2, dtype=object)
     splits = encoder_comparison_splits(y, seed=1, repeats=2)
@@ -273,12 +273,10 @@ def test_repeated_halves_draw_fresh_halves_and_only_when_the_budget_holds_every_
     assert not np.array_equal(splits[0][1], splits[2][1])  # the second draw cuts other halves
     # with a holdout there is nothing to repeat
     assert len(encoder_comparison_splits(np.array(["a"] * 30 + ["b"] * 30, dtype=object), seed=1, repeats=2)) == 1
-    plan = {"device": "cpu", "precision": "fp32", "tokens_per_record": 40.0}
-    assert halves_repeats(250, None, **plan) == MAX_HALVES_REPEATS
-    assert halves_repeats(250, 10_000.0, **plan) == MAX_HALVES_REPEATS
-    # 125 records x 8 epochs x 40 tokens x 1.6 ms is 64 s a trial, 5 fits 320 s: 300 s holds one draw only
-    assert halves_repeats(250, 300.0, **plan) == 1
-    assert halves_repeats(250, 330.0, **plan) == MAX_HALVES_REPEATS
+    # a second draw needs two more trials like the first draw's and the final fit (2.5 trials) in the time left
+    assert another_draw_fits(40.0, None) and another_draw_fits(40.0, 180.0)
+    assert not another_draw_fits(40.0, 179.0)
+    assert MAX_HALVES_REPEATS == 2
 
 
 @pytest.mark.slow
@@ -314,7 +312,7 @@ def test_auto_tries_the_encoder_and_keeps_the_better_on_the_same_records(tmp_pat
     result = tune_workspace(few, tuner_options={"method": "auto", "seed": 0}, train_encoder=None, time_budget=240,
                             encoder_options={"device": "cpu"})  # the planned schedule (32 steps): ~10 s a fit here
     score = result.selection["scores"]["encoder"]
-    # the 240 s hold the full schedule for 4 trials and the final fit: the halves are drawn twice
+    # a trial takes ~10 s: the 240 s hold a second draw and the final fit, so the halves are drawn twice
     assert score["split"] == "2 draws of 2-fold halves" and score["draws"] == 2, result.selection
     assert score["records"] == 40, result.selection
     assert score["chosen"] == (score["holdout_top_k"] > score["vs"]) == (result.kind == "encoder")

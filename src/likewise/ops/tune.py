@@ -201,30 +201,20 @@ the budget must hold). ``holdout`` (every class can validate, :func:`can_validat
 80%, its best epoch and head chosen on the other 20%, kept as it is when it wins. ``halves`` (smaller classes):
 2-fold, a trial on each half scored on the other, then, when the encoder wins on the mean, a third fine-tuning
 on all labels for the planned schedule; repeated on fresh halves when the budget holds it
-(:func:`halves_repeats`)."""
+(:func:`another_draw_fits`)."""
 
 MAX_HALVES_REPEATS = 2
 """2-fold halves score each method on a handful of records (Rotten Tomatoes at 25 labels: 12 per half, top_3):
-one such comparison swings by several points between draws. When the time budget holds the full schedule for
-every fine-tuning, the halves are drawn this many times (a 2 x 2-fold: 4 trials, then the final fit), which
-halves the variance of the comparison; otherwise once."""
+one such comparison swings by several points between draws. When the time left after the first draw holds a
+second one and still the final fine-tuning (:func:`another_draw_fits`), the halves are drawn again on fresh
+halves (a 2 x 2-fold), which halves the variance of the comparison."""
 
 
-def halves_repeats(n_records: int, remaining: float | None, *, device: str, precision: str,
-                   tokens_per_record: float) -> int:
-    """How many times ``auto`` draws its 2-fold halves: :data:`MAX_HALVES_REPEATS` when the ``remaining``
-    seconds hold the full schedule (:func:`plan_schedule` without a budget) for each of the 2 x repeats trials
-    on half the records plus the final fine-tuning on all of them, else 1."""
-    from likewise.tuning.encoder_finetune import plan_schedule
-
-    runs = 2 * MAX_HALVES_REPEATS + 1
-    if remaining is None:
-        return MAX_HALVES_REPEATS
-    half = max(1, n_records // 2)
-    full = plan_schedule(half, None)[0]
-    fits = plan_schedule(half, remaining / runs, device=device, precision=precision,
-                         tokens_per_record=tokens_per_record)[0]
-    return MAX_HALVES_REPEATS if fits >= full else 1
+def another_draw_fits(trial_seconds: float, remaining: float | None) -> bool:
+    """Whether ``auto`` draws its halves again: the ``remaining`` seconds must hold two more trials like the
+    first draw's (``trial_seconds`` each, measured, so a loaded machine draws less) and then the final
+    fine-tuning on all the labels (twice a trial's records: counted as 2.5 trials, for its margin)."""
+    return remaining is None or remaining >= (2 + 2.5) * float(trial_seconds)
 
 
 def can_validate_encoder(y: np.ndarray) -> bool:
@@ -274,17 +264,9 @@ def _encoder_if_better(ws, data, raw, positions, y, classes, tuner, options, rem
     from likewise.tuning import Tuner
     from likewise.tuning.trainer import validation_k
 
-    from likewise.encoders.device import resolve_device, training_precision
-    from likewise.tuning.encoder_finetune import estimate_tokens
-
     seed = int(options.get("seed", tuner.seed))
     halves = not can_validate_encoder(y)
-    repeats = 1
-    if halves:
-        device = resolve_device(options.get("device"))
-        repeats = halves_repeats(len(y), remaining, device=device, precision=training_precision(device),
-                                 tokens_per_record=estimate_tokens([data.texts[i] for i in positions]))
-    splits = encoder_comparison_splits(y, seed=seed, repeats=repeats)
+    splits = encoder_comparison_splits(y, seed=seed, repeats=MAX_HALVES_REPEATS if halves else 1)
     params = {**tuner.get_params(), "method": tuner.method_}
     k = min(validation_k(int(options.get("k", tuner.k)), y[val]) for _, val in splits)
 
@@ -292,23 +274,34 @@ def _encoder_if_better(ws, data, raw, positions, y, classes, tuner, options, rem
         rival = Tuner(**params).fit(raw.vectors, with_unlabeled(len(raw.vectors), positions[train], y[train]))
         return float(evaluate(rival.transform(raw.vectors[positions[val]]), y[val], k, metrics=["top_k"])["top_k"])
 
+    entered = time.perf_counter()
+    options = {"seed": seed, "epochs": None, "lr": None, **options}
+    repeats, trials = 1, []
+    if halves:  # the first draw, then a second on fresh halves when the time left holds it and the final fit
+        texts = [data.texts[i] for i in positions]
+        share = None if remaining is None else remaining / COMPARISON["halves"][1]
+        for draw in range(MAX_HALVES_REPEATS):
+            left = None if remaining is None else remaining - (time.perf_counter() - entered)
+            if draw and not another_draw_fits(trial_seconds, left):
+                break
+            began = time.perf_counter()
+            trials += [_encoder_trial(texts, y, train, val, k, {**options, "time_budget": share},
+                                      _labelled(progress, f"comparing with the map, draw {draw + 1}, trial {i + 1} of 2"))
+                       for i, (train, val) in enumerate(splits[2 * draw: 2 * draw + 2])]
+            trial_seconds = (time.perf_counter() - began) / 2
+            repeats = draw + 1
+        splits = splits[: 2 * repeats]
     rival_score = float(np.mean([map_score(train, val) for train, val in splits]))
     records = int(sum(len(val) for _, val in splits[:2]))
     draws = f"{repeats} draws of " if repeats > 1 else ""
     split_words = (f"{draws}2-fold halves of every class with 4+ labels ({records} validation records)" if halves
                    else f"a 20% holdout ({records} records)")
     note = f"{tuner.method_} on frozen vectors: top_{k} {rival_score:.3f} on the same validation records"
-    options = {"seed": seed, "epochs": None, "lr": None, **options}
     if halves:
-        texts = [data.texts[i] for i in positions]
-        share = None if remaining is None else remaining / (len(splits) + 1)
-        trial = float(np.mean([_encoder_trial(texts, y, train, val, k, {**options, "time_budget": share},
-                                              _labelled(progress, f"comparing with the map, trial {i + 1} of "
-                                                                  f"{len(splits)}"))
-                               for i, (train, val) in enumerate(splits)]))
+        trial = float(np.mean(trials))
         out = (None, trial)
         if trial > rival_score:
-            left = None if remaining is None else remaining - (time.perf_counter() - start)
+            left = None if remaining is None else remaining - (time.perf_counter() - entered)
             why = (f"fine-tuned on each half of the labels in turn ({draws}2-fold halves), the encoder scored "
                    f"top_{k} {trial:.3f} on the other half against {rival_score:.3f} for {tuner.method_} on frozen "
                    "vectors; so it was "
