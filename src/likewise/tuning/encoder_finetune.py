@@ -57,7 +57,7 @@ def supcon_temperature(n_classes: int) -> float:
     Chosen on development seeds on all five open sets (bench/RESULTS.md, "The encoder's loss temperature
     follows the number of classes"): at 0.2 instead of 0.1 the 3- and 5-class sets gained on every seed
     (Rotten Tomatoes +0.8 at 250 labels and +0.4 at 25, drug reviews by rating +2.1, BBC News +0.6), the
-    10- and 24-class sets lost (drug conditions -0.7, FOLDOC -1.7). With few classes a batch holds many
+    11- and 24-class sets lost (drug conditions -0.7, FOLDOC -1.7). With few classes a batch holds many
     positives per anchor, and a colder loss pulls each class into tight clumps that a new record of the class
     misses; with many classes the colder loss's push on the nearest other classes is what separates them."""
     return 0.2 if int(n_classes) <= FEW_CLASSES else 0.1
