@@ -347,6 +347,29 @@ def test_lda_baseline_matches_scikit_learn(data) -> None:
     assert top_k(lda_baseline(X_train, y_train, X_test, shrinkage=True), y_test) > top_k(X_test, y_test)
 
 
+def test_lda_baseline_where_the_svd_solver_finds_no_direction() -> None:
+    """Four hashing vectors, two per class, each record one token apart from its class-mate: scikit-learn's
+    svd LDA (1.9) returns no discriminant direction, and its shrinkage solver cannot factor the covariance;
+    the baseline then projects onto the direction of the class means, which still separates the classes."""
+    import warnings
+
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    from likewise.encoders import get_encoder
+
+    texts = [("goal match team league" if i % 2 else "chip software phone code") + f" {i}" for i in range(6)]
+    X = get_encoder("hashing").embed(texts).astype(np.float64)
+    y = np.array(["tech", "sport"] * 3)
+    keep = np.flatnonzero(X[:4].std(axis=0) > 1e-9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        degenerate = LinearDiscriminantAnalysis().fit(X[:4][:, keep], y[:4]).scalings_.shape[1] == 0
+        Z = lda_baseline(X[:4], y[:4], X)
+    assert Z.shape == (6, 1) and np.isfinite(Z).all()
+    if degenerate:  # the fallback ran (older scikit-learn finds a direction itself)
+        assert (np.sign(Z[:, 0]) == np.where(y == y[0], np.sign(Z[0, 0]), -np.sign(Z[0, 0]))).all()
+
+
 def test_one_standard_error_rule_prefers_fewer_epochs() -> None:
     from likewise.tuning.trainer import one_standard_error_epoch
 

@@ -56,19 +56,36 @@ def lda_head(X: np.ndarray, y: np.ndarray, *, shrinkage: bool = False) -> Linear
     if len(keep) == 0:
         raise InputError("LDA needs vectors that vary: every dimension is constant over the labeled records")
     Xk = X[:, keep]
+    if not shrinkage:
+        lda = LinearDiscriminantAnalysis().fit(Xk, labels)
+        dims = lda.scalings_.shape[1] if len(lda.classes_) > 2 else 1
+        if lda.scalings_.shape[1] == 0:
+            # the svd solver found no direction (scikit-learn >= 1.9, when the within-class spread of a few
+            # near-identical records vanishes under its tolerance): LDA with an isotropic within-class
+            # covariance, the directions of the class means, is defined wherever the means differ
+            return _class_mean_directions(X, labels)
     if shrinkage:
         lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto").fit(Xk, labels)
         dims = min(len(lda.classes_) - 1, Xk.shape[1])
         weight_k = lda.scalings_[:, :dims].T
         bias = np.zeros(dims)
     else:
-        lda = LinearDiscriminantAnalysis().fit(Xk, labels)
-        dims = lda.scalings_.shape[1] if len(lda.classes_) > 2 else 1
         weight_k = lda.scalings_[:, :dims].T
         bias = -lda.xbar_ @ weight_k.T
     weight = np.zeros((weight_k.shape[0], X.shape[1]))
     weight[:, keep] = weight_k
     return _linear(weight, bias, X.shape[1])
+
+
+def _class_mean_directions(X: np.ndarray, labels: np.ndarray) -> LinearHead:
+    """The ``n_classes - 1`` directions the class means span (LDA when the within-class covariance is taken as
+    the identity), centred like the svd LDA; for the degenerate case of :func:`lda_head`."""
+    classes = np.unique(labels)
+    means = np.stack([X[labels == c].mean(axis=0) for c in classes])
+    _, s, vt = np.linalg.svd(means - means.mean(axis=0), full_matrices=False)
+    dims = max(1, min(len(classes) - 1, int(np.sum(s > 1e-12 * max(s[0], 1e-300)))))
+    weight = vt[:dims]
+    return _linear(weight, -X.mean(axis=0) @ weight.T, X.shape[1])
 
 
 def centroid_head(X: np.ndarray, y: np.ndarray, *, scale: float = CENTROID_SCALE) -> LinearHead:
