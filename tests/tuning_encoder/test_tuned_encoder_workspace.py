@@ -284,7 +284,8 @@ def test_auto_tries_the_encoder_and_keeps_the_better_on_the_same_records(tmp_pat
     """Plain `likewise tune` (auto) on sentiment labels fine-tunes the encoder within the time budget and keeps
     it only when it scores higher than the map on the same validation records: a 20% holdout with 25+ labels
     per class; with fewer, a trial on each half of the labels scored on the other (two draws of halves when
-    the budget holds them), then (when it wins) a fine-tuning on all of them. Without two scorable classes, or without the time, it never tries."""
+    the budget holds them), then (when it wins) a fine-tuning on all of them. Without two scorable classes, or
+    without the time, it never tries."""
     from likewise.datasets import load_dataset
     from likewise.encoders import get_encoder
     from likewise.ops.embed import embed_into_workspace

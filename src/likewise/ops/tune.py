@@ -286,7 +286,8 @@ def _encoder_if_better(ws, data, raw, positions, y, classes, tuner, options, rem
                 break
             began = time.perf_counter()
             trials += [_encoder_trial(texts, y, train, val, k, {**options, "time_budget": share},
-                                      _labelled(progress, f"comparing with the map, draw {draw + 1}, trial {i + 1} of 2"))
+                                      _labelled(progress, f"comparing with the map, draw {draw + 1}, "
+                                                          f"trial {i + 1} of 2"))
                        for i, (train, val) in enumerate(splits[2 * draw: 2 * draw + 2])]
             trial_seconds = (time.perf_counter() - began) / 2
             repeats = draw + 1

@@ -56,20 +56,19 @@ def lda_head(X: np.ndarray, y: np.ndarray, *, shrinkage: bool = False) -> Linear
     if len(keep) == 0:
         raise InputError("LDA needs vectors that vary: every dimension is constant over the labeled records")
     Xk = X[:, keep]
-    if not shrinkage:
-        lda = LinearDiscriminantAnalysis().fit(Xk, labels)
-        dims = lda.scalings_.shape[1] if len(lda.classes_) > 2 else 1
-        if lda.scalings_.shape[1] == 0:
-            # the svd solver found no direction (scikit-learn >= 1.9, when the within-class spread of a few
-            # near-identical records vanishes under its tolerance): LDA with an isotropic within-class
-            # covariance, the directions of the class means, is defined wherever the means differ
-            return _class_mean_directions(X, labels)
     if shrinkage:
         lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage="auto").fit(Xk, labels)
         dims = min(len(lda.classes_) - 1, Xk.shape[1])
         weight_k = lda.scalings_[:, :dims].T
         bias = np.zeros(dims)
     else:
+        lda = LinearDiscriminantAnalysis().fit(Xk, labels)
+        if lda.scalings_.shape[1] == 0:
+            # the svd solver found no direction (scikit-learn >= 1.9, when the within-class spread of a few
+            # near-identical records vanishes under its tolerance): LDA with an isotropic within-class
+            # covariance, the directions of the class means, is defined wherever the means differ
+            return _class_mean_directions(X, labels)
+        dims = lda.scalings_.shape[1] if len(lda.classes_) > 2 else 1
         weight_k = lda.scalings_[:, :dims].T
         bias = -lda.xbar_ @ weight_k.T
     weight = np.zeros((weight_k.shape[0], X.shape[1]))

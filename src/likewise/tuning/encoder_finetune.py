@@ -301,7 +301,7 @@ def finetune_encoder(
         )
         model.model_card_data.set_widget_examples = lambda dataset: None  # its "Computing widget examples" bar
         trainer = SentenceTransformerTrainer(
-            model=model, args=args, train_dataset=train, loss=_loss_module(model, loss, loss_params or {}, precision),
+            model=model, args=args, train_dataset=train, loss=_loss_module(model, loss, loss_params, precision),
             callbacks=[Track()],
         )
         for noisy in (PrinterCallback, ProgressCallback):  # print {'train_runtime': ...} dicts, draw tqdm bars
@@ -325,7 +325,7 @@ def finetune_encoder(
     return EncoderFinetuneResult(
         path=str(output), history=history, best_epoch=int(best["epoch"]), kept_base=kept_base, message=message,
         seconds=time.perf_counter() - start,
-        config={"base_model": str(base), "loss": loss, "loss_params": loss_params or {}, "epochs": epochs,
+        config={"base_model": str(base), "loss": loss, "loss_params": loss_params, "epochs": epochs,
                 "batch_size": batch_size, "lr": lr, "k": k, "seed": seed, "device": device, "precision": precision,
                 "train_records": len(texts), "val_records": len(val_texts) if has_val else 0,
                 "time_budget": time_budget, "epochs_run": round(float(trainer.state.epoch or 0), 2),
