@@ -65,6 +65,17 @@ print(json.dumps({'gflops': 2 * 2000 ** 3 / min(times) / 1e9, 'median_gflops': 2
 """
 
 
+def cpu_model() -> str:
+    """The host's CPU model and whether it has AVX-512 (/proc/cpuinfo): hosts differ between sessions, and the
+    peak with them (an Intel host measured ~500 GFLOP/s here, an AMD EPYC host 204)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown CPU"
+    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
+    return f"{name}, {os.cpu_count()} cores, {'AVX-512' if 'avx512f' in info else 'no AVX-512'}"
+
+
 def matmul_peak() -> dict:
     """numpy 2000x2000 float32 matmul, best of 10, with OpenBLAS' core-type override unset in this command only."""
     env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
@@ -277,7 +288,8 @@ def main() -> None:
     print(f"# bench/embed.py: {args.n} Rotten Tomatoes texts, torch {torch.__version__}, {os.cpu_count()} CPUs, "
           f"{load()}")
     print(f"matmul peak (numpy 2000x2000 float32, OPENBLAS_CORETYPE unset, kernel {peak['kernel']}, "
-          f"{peak['threads']} threads): {peak['gflops']:.0f} GFLOP/s best, {peak['median_gflops']:.0f} median")
+          f"{peak['threads']} threads): {peak['gflops']:.0f} GFLOP/s best, {peak['median_gflops']:.0f} median; "
+          f"{cpu_model()}")
     from likewise.cache import normalize_text
 
     lengths = token_lengths([normalize_text(t) for t in texts(args.n)])

@@ -415,3 +415,14 @@ def test_training_leaves_the_thread_settings_alone(data) -> None:
     Tuner(k=20, epochs=2).fit(X_train, y_train)
     assert torch.get_num_threads() == torch_before
     assert [i["num_threads"] for i in threadpool_info()] == blas_before
+
+
+def test_standard_error_matches_scipy() -> None:
+    from scipy.stats import sem
+
+    from likewise.tuning.trainer import standard_error
+
+    values = np.random.default_rng(3).normal(size=7)
+    assert standard_error(values) == pytest.approx(float(sem(values)))
+    assert standard_error(np.array([0.4])) == 0.0
+

@@ -5,12 +5,13 @@ import click
 
 from likewise.cli.options import parse_budgets, parse_ints, workspace_option
 from likewise.cli.output import json_option, one_line, print_json, progress_bar, quiet_option, share, stdout, wants_json
+from likewise.demo import DEMO_BUDGETS
 
 
 @click.command("demo")
 @click.option("--dataset", type=click.Choice(["bbc_news", "rotten_tomatoes"]), default="bbc_news", show_default=True,
               help="Bundled dataset to run on (see `likewise datasets`).")
-@click.option("--budgets", default="25,100,250", show_default=True,
+@click.option("--budgets", default=",".join(map(str, DEMO_BUDGETS)), show_default=True,
               help="Label budgets to evaluate: labeled training records per run, comma-separated (or 'all').")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Seeds of the held-out split, comma-separated.")
 @click.option("-k", "--k", "k", type=int, default=None,

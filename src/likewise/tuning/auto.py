@@ -37,7 +37,7 @@ import numpy as np
 from likewise.errors import InputError
 from likewise.progress import Progress, no_progress
 from likewise.tuning.heads import Head, IdentityHead
-from likewise.tuning.trainer import TrainConfig, score_among, train_head, validation_k
+from likewise.tuning.trainer import TrainConfig, score_among, standard_error, train_head, validation_k
 
 SELECTION_MIN_QUERIES = 600
 SELECTION_REPEATS = 3
@@ -223,8 +223,7 @@ def select_method(
     message = ""
     if best != "identity":
         gain = per_split[best] - per_split["identity"]
-        se = float(gain.std(ddof=1) / math.sqrt(len(gain))) if len(gain) > 1 else 0.0
-        if gain.mean() <= max(config.min_gain, se):
+        if gain.mean() <= max(config.min_gain, standard_error(gain)):
             best = "identity"
     if best == "identity":
         message = (f"no method beats the untouched vectors on cross-validation (top_{k} {identity:.3f}), so the "

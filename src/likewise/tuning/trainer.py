@@ -142,8 +142,13 @@ def one_standard_error_epoch(curves: np.ndarray) -> int:
     """
     mean = curves.mean(axis=0)
     best = int(np.argmax(mean))
-    se = float(curves[:, best].std(ddof=1) / math.sqrt(len(curves))) if len(curves) > 1 else 0.0
-    return int(np.flatnonzero(mean >= mean[best] - se)[0]) + 1
+    return int(np.flatnonzero(mean >= mean[best] - standard_error(curves[:, best]))[0]) + 1
+
+
+def standard_error(values: np.ndarray) -> float:
+    """The standard error of the mean of ``values`` (sample standard deviation / sqrt(n)); 0 for one value."""
+    values = np.asarray(values, dtype=float)
+    return float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else 0.0
 
 
 def choose_strategy(y: np.ndarray, validation: str) -> str:
@@ -311,14 +316,14 @@ def train_head(X: np.ndarray, y: np.ndarray, config: TrainConfig, *, progress: P
     k_val = validation["k"]
     if gain > config.min_gain:
         kept, message = False, ""
-    elif config.force:
-        kept = False
-        message = (f"the trained head does not beat the untouched vectors on validation (top_{k_val} "
-                   f"{100 * validation['trained_top_k']:.1f}% vs {100 * validation['identity_top_k']:.1f}%); kept anyway (force)")
     else:
-        kept = True
-        message = (f"the trained head does not beat the untouched vectors on validation (top_{k_val} "
-                   f"{100 * validation['trained_top_k']:.1f}% vs {100 * validation['identity_top_k']:.1f}%), so the identity is "
-                   "kept; label more records, or pass --force (force=True) to keep the trained head")
-        head = IdentityHead(X.shape[1])
+        scores = (f"the trained head does not beat the untouched vectors on validation (top_{k_val} "
+                  f"{100 * validation['trained_top_k']:.1f}% vs {100 * validation['identity_top_k']:.1f}%)")
+        if config.force:
+            kept, message = False, f"{scores}; kept anyway (force)"
+        else:
+            kept = True
+            message = (f"{scores}, so the identity is kept; label more records, or pass --force (force=True) to keep "
+                       "the trained head")
+            head = IdentityHead(X.shape[1])
     return TrainResult(head, history, best_epoch, validation, kept, message, time.perf_counter() - start)
