@@ -279,6 +279,44 @@ def test_repeated_halves_draw_fresh_halves_and_only_when_the_time_left_holds_the
     assert MAX_HALVES_REPEATS == 2
 
 
+def test_auto_keeps_the_encoders_export_and_encoding_of_every_record_inside_the_time_budget():
+    """What a kept tuned encoder costs after training (its ONNX export, encoding every record of the workspace)
+    comes out of the budget before any fine-tuning is planned: the same labels that fit in a small workspace
+    do not in a large one of long texts, and on a GPU the export is not needed and encoding is ~20x faster."""
+    import time
+
+    from likewise.ops.tune import _encoder_asked
+    from likewise.tuning.encoder_finetune import (
+        ENCODE_SECONDS_PER_TOKEN,
+        EXPORT_SECONDS,
+        after_training_seconds,
+        estimate_tokens,
+    )
+
+    short = [f"a short review number {i}, not long" for i in range(40)]
+    labels = np.array(["fresh", "rotten"] * 20, dtype=object)
+    long = ["word " * 400] * 2000  # cut at the 256-token window
+    assert after_training_seconds(long) == pytest.approx(EXPORT_SECONDS + 2000 * 256 * ENCODE_SECONDS_PER_TOKEN)
+    assert after_training_seconds(long, device="cuda") == pytest.approx(2000 * 256 * ENCODE_SECONDS_PER_TOKEN / 20)
+    assert after_training_seconds(short) == pytest.approx(
+        EXPORT_SECONDS + 40 * estimate_tokens(short) * ENCODE_SECONDS_PER_TOKEN)
+    budget = 60.0
+    assert after_training_seconds(long) > budget > after_training_seconds(short) + 10
+    assert _encoder_asked(None, "model", short, labels, budget, time.perf_counter(), all_texts=short, device="cpu")
+    assert not _encoder_asked(None, "model", short, labels, budget, time.perf_counter(), all_texts=long, device="cpu")
+
+
+def test_halves_keep_the_encoder_unless_the_map_leads_by_more_than_the_margin():
+    """Halves halve the labels, which costs the encoder more than the map: the encoder is kept when it trails the
+    map's mean trial score by less than HALVES_MARGIN, and dropped from that lead on."""
+    from likewise.ops.tune import HALVES_MARGIN, halves_keep_encoder
+
+    assert HALVES_MARGIN == pytest.approx(0.05)
+    assert halves_keep_encoder(0.60, 0.50) and halves_keep_encoder(0.467, 0.471)  # Rotten Tomatoes 25, seed 18
+    assert halves_keep_encoder(0.50 - HALVES_MARGIN + 1e-6, 0.50)
+    assert not halves_keep_encoder(0.50 - HALVES_MARGIN, 0.50) and not halves_keep_encoder(0.40, 0.50)
+
+
 @pytest.mark.slow
 def test_auto_tries_the_encoder_and_keeps_the_better_on_the_same_records(tmp_path):
     """Plain `likewise tune` (auto) on sentiment labels fine-tunes the encoder within the time budget and keeps
@@ -289,7 +327,7 @@ def test_auto_tries_the_encoder_and_keeps_the_better_on_the_same_records(tmp_pat
     from likewise.datasets import load_dataset
     from likewise.encoders import get_encoder
     from likewise.ops.embed import embed_into_workspace
-    from likewise.ops.tune import tune_workspace
+    from likewise.ops.tune import halves_keep_encoder, tune_workspace
     from likewise.workspace import Workspace
 
     data = load_dataset("rotten_tomatoes")
@@ -316,7 +354,10 @@ def test_auto_tries_the_encoder_and_keeps_the_better_on_the_same_records(tmp_pat
     # a trial takes ~10 s: the 240 s hold a second draw and the final fit, so the halves are drawn twice
     assert score["split"] == "2 draws of 2-fold halves" and score["draws"] == 2, result.selection
     assert score["records"] == 40, result.selection
-    assert score["chosen"] == (score["holdout_top_k"] > score["vs"]) == (result.kind == "encoder")
+    assert score["chosen"] == halves_keep_encoder(score["holdout_top_k"], score["vs"]) == (result.kind == "encoder")
+    assert len(score["per_split"]) == len(score["map_per_split"]) == 4
+    assert score["holdout_top_k"] == pytest.approx(np.mean(score["per_split"]))
+    assert score["vs"] == pytest.approx(np.mean(score["map_per_split"]))
     if result.kind == "encoder":  # the kept encoder was fine-tuned again on all 40 labels
         assert result.train_records == 40 and "fine-tuned again on all 40 labels" in result.message
         assert result.validation["trained_top_k"] == score["holdout_top_k"] and result.validation["records"] == 40

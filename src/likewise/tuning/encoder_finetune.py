@@ -74,6 +74,24 @@ def estimate_tokens(texts: Sequence[str], window: int = 256) -> float:
     return float(np.mean([min(window, 2 + len(t) / CHARS_PER_TOKEN) for t in texts]))
 
 
+ENCODE_SECONDS_PER_TOKEN = 2.0e-4
+"""What one token costs to encode with MiniLM on this project's 2-core CPU at the slower of its measured hosts
+(bench/RESULTS.md: the AMD EPYC host encoded BBC News's 2,225 articles of ~240 tokens in ~105 s; 21 MFLOP per
+token at ~100 GFLOP/s achieved). A GPU is ~20x faster."""
+EXPORT_SECONDS = 15.0
+"""Exporting and fusing a tuned encoder's ONNX graph on the CPU (12.5 s measured on the AMD EPYC host)."""
+
+
+def after_training_seconds(texts: Sequence[str], *, device: str = "cpu") -> float:
+    """What a kept tuned encoder still costs once its training ends: the ONNX export (on the CPU; a GPU encodes
+    with torch) and encoding ``texts``, every record of the workspace. ``auto`` keeps this out of the final
+    fine-tuning's time budget, so the whole ``tune`` ends within ``--time-budget``."""
+    tokens = len(texts) * estimate_tokens(texts)
+    if device != "cpu":
+        return tokens * ENCODE_SECONDS_PER_TOKEN / 20
+    return EXPORT_SECONDS + tokens * ENCODE_SECONDS_PER_TOKEN
+
+
 def plan_schedule(n_train: int, time_budget: float | None, *, device: str = "cpu", tokens_per_record: float = 64.0,
                   precision: str = "fp32", batch_size: int = 32) -> tuple[int, float]:
     """(epochs, lr) for ``n_train`` records of ``tokens_per_record`` tokens within ``time_budget`` seconds: the
