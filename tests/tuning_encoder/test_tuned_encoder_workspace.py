@@ -317,6 +317,37 @@ def test_halves_keep_the_encoder_unless_the_map_leads_by_more_than_the_margin():
     assert not halves_keep_encoder(0.50 - HALVES_MARGIN, 0.50) and not halves_keep_encoder(0.40, 0.50)
 
 
+def test_the_halves_margin_needs_the_final_fit_to_run_its_whole_schedule():
+    """The margin assumes the fine-tuning on all the labels runs its whole schedule (as in every development fit
+    behind it); when the time left cuts that schedule, the encoder must beat the map on the halves outright."""
+    from likewise.ops.tune import final_schedule, halves_keep_encoder
+    from likewise.tuning.encoder_finetune import (CPU_SECONDS_PER_TOKEN_EPOCH, DEFAULT_EPOCHS, MIN_STEPS,
+                                                  estimate_tokens, plan_schedule)
+
+    assert halves_keep_encoder(0.874, 0.902) and not halves_keep_encoder(0.874, 0.902, full_schedule=False)
+    assert halves_keep_encoder(0.60, 0.50, full_schedule=False)  # a clear win needs no margin
+    assert not halves_keep_encoder(0.50, 0.50, full_schedule=False)
+
+    long = ["the minister said on tuesday that the budget " * 30] * 100  # BBC-like: 100 labels of ~256 tokens
+    short = ["a warm, funny film"] * 25
+    assert final_schedule(long, None) == (DEFAULT_EPOCHS, DEFAULT_EPOCHS)
+    assert final_schedule(short, None) == (MIN_STEPS, MIN_STEPS)  # 25 labels: one batch an epoch, 32 epochs
+    epoch = 100 * estimate_tokens(long) * CPU_SECONDS_PER_TOKEN_EPOCH["fp32"]  # fp32: this test's CPU may lack bf16
+    planned, full = final_schedule(long, 3.5 * epoch, device="cpu")
+    assert full == DEFAULT_EPOCHS and planned == plan_schedule(100, 3.5 * epoch, device="cpu",
+                                                               precision=_cpu_precision(),
+                                                               tokens_per_record=estimate_tokens(long))[0] < full
+    assert final_schedule(long, 100 * epoch, device="cpu") == (full, full)
+    assert final_schedule(short, 300.0, device="cpu") == (MIN_STEPS, MIN_STEPS)
+    assert final_schedule(long, -5.0, device="cpu")[0] == 1  # no time left: the plan's floor, never a full schedule
+
+
+def _cpu_precision() -> str:
+    from likewise.encoders.device import training_precision
+
+    return training_precision("cpu")
+
+
 @pytest.mark.slow
 def test_auto_tries_the_encoder_and_keeps_the_better_on_the_same_records(tmp_path):
     """Plain `likewise tune` (auto) on sentiment labels fine-tunes the encoder within the time budget and keeps
@@ -354,7 +385,9 @@ def test_auto_tries_the_encoder_and_keeps_the_better_on_the_same_records(tmp_pat
     # a trial takes ~10 s: the 240 s hold a second draw and the final fit, so the halves are drawn twice
     assert score["split"] == "2 draws of 2-fold halves" and score["draws"] == 2, result.selection
     assert score["records"] == 40, result.selection
-    assert score["chosen"] == halves_keep_encoder(score["holdout_top_k"], score["vs"]) == (result.kind == "encoder")
+    full_schedule = score["final_epochs_planned"] >= score["full_schedule_epochs"]
+    assert score["chosen"] == halves_keep_encoder(score["holdout_top_k"], score["vs"], full_schedule=full_schedule) \
+        == (result.kind == "encoder")
     assert len(score["per_split"]) == len(score["map_per_split"]) == 4
     assert score["holdout_top_k"] == pytest.approx(np.mean(score["per_split"]))
     assert score["vs"] == pytest.approx(np.mean(score["map_per_split"]))
