@@ -222,7 +222,8 @@ where ``auto`` compares on halves the comparison is biased toward the map. Chose
 (bench/RESULTS.md, "Prefer the encoder on halves"): in 12 fits where the map won the halves by 0.1-8.4 points,
 the encoder fine-tuned on all the labels beat that map on the held-out records in 10, by 1.1 points on the
 mean; every loss came with a lead under 1 point, so no smaller margin separates them. Judged on fresh seeds
-21-23 at 25 labels: it switched 4 of 9 fits to the encoder, each better than the map it replaced."""
+21-23 at 25 labels: it switched 4 of 9 fits to the encoder, each better than the map it replaced. It holds only
+when the final fit on all the labels can run its whole schedule (:func:`halves_keep_encoder`)."""
 
 
 def halves_keep_encoder(encoder_top_k: float, map_top_k: float, *, full_schedule: bool = True) -> bool:
