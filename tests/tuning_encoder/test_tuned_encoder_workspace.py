@@ -332,6 +332,7 @@ def test_the_halves_margin_needs_the_final_fit_to_run_its_whole_schedule():
     short = ["a warm, funny film"] * 25
     assert final_schedule(long, None) == (DEFAULT_EPOCHS, DEFAULT_EPOCHS)
     assert final_schedule(short, None) == (MIN_STEPS, MIN_STEPS)  # 25 labels: one batch an epoch, 32 epochs
+    assert final_schedule(short, None, batch_size=16) == (MIN_STEPS // 2,) * 2  # the batch finetune_encoder uses
     epoch = 100 * estimate_tokens(long) * CPU_SECONDS_PER_TOKEN_EPOCH["fp32"]  # fp32: this test's CPU may lack bf16
     planned, full = final_schedule(long, 3.5 * epoch, device="cpu")
     assert full == DEFAULT_EPOCHS and planned == plan_schedule(100, 3.5 * epoch, device="cpu",

@@ -237,18 +237,20 @@ def halves_keep_encoder(encoder_top_k: float, map_top_k: float, *, full_schedule
     return encoder_top_k > map_top_k - (HALVES_MARGIN if full_schedule else 0.0)
 
 
-def final_schedule(texts: list[str], remaining: float | None, *, device: str | None = None) -> tuple[int, int]:
+def final_schedule(texts: list[str], remaining: float | None, *, device: str | None = None,
+                   batch_size: int = 32) -> tuple[int, int]:
     """(epochs planned, epochs of the default schedule) for a fine-tuning on ``texts`` (all the labeled records)
-    in ``remaining`` seconds: the plan :func:`~likewise.tuning.encoder_finetune.finetune_encoder` will make."""
+    in ``remaining`` seconds, in batches of ``batch_size``: the plan
+    :func:`~likewise.tuning.encoder_finetune.finetune_encoder` will make."""
     from likewise.encoders.device import resolve_device, training_precision
     from likewise.tuning.encoder_finetune import estimate_tokens, plan_schedule
 
-    full = plan_schedule(len(texts), None)[0]
+    full = plan_schedule(len(texts), None, batch_size=batch_size)[0]
     if remaining is None:
         return full, full
     device = resolve_device(device)
     planned = plan_schedule(len(texts), max(0.0, remaining), device=device, precision=training_precision(device),
-                            tokens_per_record=estimate_tokens(texts))[0]
+                            tokens_per_record=estimate_tokens(texts), batch_size=batch_size)[0]
     return planned, full
 
 
@@ -355,7 +357,8 @@ def _encoder_if_better(ws, data, raw, positions, y, classes, tuner, options, rem
         trial = float(np.mean(trials))
         out = (None, trial)
         left = None if remaining is None else remaining - (time.perf_counter() - entered)
-        planned, full = final_schedule(texts, left, device=options.get("device"))
+        planned, full = final_schedule(texts, left, device=options.get("device"),
+                                       batch_size=int(options.get("batch_size") or 32))
         if halves_keep_encoder(trial, rival_score, full_schedule=planned >= full):
             why = (f"fine-tuned on each half of the labels in turn ({draws}2-fold halves), the encoder scored "
                    f"top_{k} {trial:.3f} on the other half against {rival_score:.3f} for {tuner.method_} on frozen "
