@@ -174,8 +174,8 @@ def _encoder_asked(tuner, encoder: str, texts: list[str], labels: np.ndarray, ti
     budget, less what a kept encoder costs after training (exporting it and encoding ``all_texts``, every
     record: :func:`~likewise.tuning.encoder_finetune.after_training_seconds`), allows at least 2 epochs of every
     fine-tuning the comparison needs (:data:`COMPARISON`)."""
-    from likewise.encoders.device import resolve_device, training_precision
-    from likewise.tuning.encoder_finetune import after_training_seconds, estimate_tokens, plan_schedule
+    from likewise.encoders.device import resolve_device
+    from likewise.tuning.encoder_finetune import after_training_seconds, schedule_for
 
     if str(encoder).startswith(("vectors:", "hashing:", "static")):
         return False
@@ -188,8 +188,8 @@ def _encoder_asked(tuner, encoder: str, texts: list[str], labels: np.ndarray, ti
     if remaining is not None and remaining <= 0:
         return False
     share, runs = COMPARISON["holdout" if can_validate_encoder(y) else "halves"]
-    return plan_schedule(int(share * len(texts)), None if remaining is None else remaining / runs, device=device,
-                         precision=training_precision(device), tokens_per_record=estimate_tokens(texts))[0] >= 2
+    return schedule_for(texts, None if remaining is None else remaining / runs, device=device,
+                        n_train=int(share * len(texts)))[0] >= 2
 
 
 MIN_VALIDATION_PER_CLASS = 5
@@ -242,16 +242,14 @@ def final_schedule(texts: list[str], remaining: float | None, *, device: str | N
     """(epochs planned, epochs of the default schedule) for a fine-tuning on ``texts`` (all the labeled records)
     in ``remaining`` seconds, in batches of ``batch_size``: the plan
     :func:`~likewise.tuning.encoder_finetune.finetune_encoder` will make."""
-    from likewise.encoders.device import resolve_device, training_precision
-    from likewise.tuning.encoder_finetune import estimate_tokens, plan_schedule
+    from likewise.encoders.device import resolve_device
+    from likewise.tuning.encoder_finetune import schedule_for
 
-    full = plan_schedule(len(texts), None, batch_size=batch_size)[0]
+    device = resolve_device(device)
+    full = schedule_for(texts, None, device=device, batch_size=batch_size)[0]
     if remaining is None:
         return full, full
-    device = resolve_device(device)
-    planned = plan_schedule(len(texts), max(0.0, remaining), device=device, precision=training_precision(device),
-                            tokens_per_record=estimate_tokens(texts), batch_size=batch_size)[0]
-    return planned, full
+    return schedule_for(texts, max(0.0, remaining), device=device, batch_size=batch_size)[0], full
 
 
 def another_draw_fits(trial_seconds: float, remaining: float | None) -> bool:

@@ -108,6 +108,20 @@ def plan_schedule(n_train: int, time_budget: float | None, *, device: str = "cpu
     return epochs, float(min(2e-4, DEFAULT_LR * wanted / epochs))
 
 
+def schedule_for(texts: Sequence[str], time_budget: float | None, *, device: str = "cpu", precision: str = "auto",
+                 batch_size: int = 32, n_train: int | None = None) -> tuple[int, float]:
+    """(epochs, lr) that :func:`finetune_encoder` plans for a fine-tuning on ``texts`` within ``time_budget``
+    seconds on ``device`` (already resolved) in ``precision`` (:func:`~likewise.encoders.device.training_precision`),
+    in batches of ``batch_size``: :func:`plan_schedule` with the texts' own token estimate. ``n_train`` trains on
+    that many of them (a trial on a share of the labels); all of them by default. The one place the plan is made,
+    so ``auto``'s checks ask exactly what the fine-tuning will do."""
+    from likewise.encoders.device import training_precision
+
+    return plan_schedule(len(texts) if n_train is None else int(n_train), time_budget, device=device,
+                         precision=training_precision(device, precision), tokens_per_record=estimate_tokens(texts),
+                         batch_size=batch_size)
+
+
 @dataclass
 class EncoderFinetuneResult:
     """Where the tuned model went and how training went (validation top_k per epoch, 0 = untouched)."""
@@ -243,8 +257,8 @@ def finetune_encoder(
     precision = training_precision(device, precision)
     # validation encodes in CUDA's larger batches on a GPU (the training batch is a hyperparameter: unchanged)
     encode_batch = CUDA_BATCH_SIZE if device.startswith("cuda") else batch_size
-    planned_epochs, planned_lr = plan_schedule(len(texts), time_budget, device=device, precision=precision,
-                                               tokens_per_record=estimate_tokens(texts), batch_size=batch_size)
+    planned_epochs, planned_lr = schedule_for(texts, time_budget, device=device, precision=precision,
+                                              batch_size=batch_size)
     epochs = planned_epochs if epochs is None else int(epochs)
     lr = planned_lr if lr is None else float(lr)
     output = Path(output)
