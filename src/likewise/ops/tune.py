@@ -243,13 +243,12 @@ def final_schedule(texts: list[str], remaining: float | None, *, device: str | N
     in ``remaining`` seconds, in batches of ``batch_size``: the plan
     :func:`~likewise.tuning.encoder_finetune.finetune_encoder` will make."""
     from likewise.encoders.device import resolve_device
-    from likewise.tuning.encoder_finetune import schedule_for
+    from likewise.tuning.encoder_finetune import plan_schedule, schedule_for
 
-    device = resolve_device(device)
-    full = schedule_for(texts, None, device=device, batch_size=batch_size)[0]
+    full = plan_schedule(len(texts), None, batch_size=batch_size)[0]  # the default schedule: no device, no tokens
     if remaining is None:
         return full, full
-    return schedule_for(texts, max(0.0, remaining), device=device, batch_size=batch_size)[0], full
+    return schedule_for(texts, max(0.0, remaining), device=resolve_device(device), batch_size=batch_size)[0], full
 
 
 def another_draw_fits(trial_seconds: float, remaining: float | None) -> bool:
