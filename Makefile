@@ -44,7 +44,7 @@ demo: install
 # the tests run inside a private network namespace where a real Milvus server listens on loopback only
 # (scripts/milvus_server.py; without root the command runs as is and the Milvus server tests skip, saying why)
 test: install-test
-	$(PY) scripts/milvus_server.py run -- $(PY) -m pytest -q
+	$(PY) scripts/milvus_server.py run -- $(PY) -m pytest -q --durations=25
 
 bench: install-test
 	$(PY) bench/embed.py

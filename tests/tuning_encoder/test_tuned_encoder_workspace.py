@@ -359,7 +359,7 @@ def test_auto_tries_the_encoder_and_keeps_the_better_on_the_same_records(tmp_pat
     from likewise.datasets import load_dataset
     from likewise.encoders import get_encoder
     from likewise.ops.embed import embed_into_workspace
-    from likewise.ops.tune import halves_keep_encoder, tune_workspace
+    from likewise.ops.tune import another_draw_fits, halves_keep_encoder, tune_workspace
     from likewise.workspace import Workspace
 
     data = load_dataset("rotten_tomatoes")
@@ -383,13 +383,17 @@ def test_auto_tries_the_encoder_and_keeps_the_better_on_the_same_records(tmp_pat
     result = tune_workspace(few, tuner_options={"method": "auto", "seed": 0}, train_encoder=None, time_budget=240,
                             encoder_options={"device": "cpu"})  # the planned schedule (32 steps): ~10 s a fit here
     score = result.selection["scores"]["encoder"]
-    # a trial takes ~10 s: the 240 s hold a second draw and the final fit, so the halves are drawn twice
-    assert score["split"] == "2 draws of 2-fold halves" and score["draws"] == 2, result.selection
+    # a trial takes ~10 s here: the 240 s hold a second draw and the final fit, so the halves are drawn twice; a
+    # slower or loaded machine draws once, and the selection records what that decision saw
+    draws = 2 if another_draw_fits(score["trial_seconds"], score["seconds_left_after_draw_1"]) else 1
+    assert score["draws"] == draws and score["split"] == ("2 draws of " if draws == 2 else "") + "2-fold halves", \
+        result.selection
+    assert 0 < score["trial_seconds"] < 240 and score["seconds_left_after_draw_1"] < 240, result.selection
     assert score["records"] == 40, result.selection
     full_schedule = score["final_epochs_planned"] >= score["full_schedule_epochs"]
     assert score["chosen"] == halves_keep_encoder(score["holdout_top_k"], score["vs"], full_schedule=full_schedule) \
         == (result.kind == "encoder")
-    assert len(score["per_split"]) == len(score["map_per_split"]) == 4
+    assert len(score["per_split"]) == len(score["map_per_split"]) == 2 * draws
     assert score["holdout_top_k"] == pytest.approx(np.mean(score["per_split"]))
     assert score["vs"] == pytest.approx(np.mean(score["map_per_split"]))
     if result.kind == "encoder":  # the kept encoder was fine-tuned again on all 40 labels

@@ -326,14 +326,17 @@ def _encoder_if_better(ws, data, raw, positions, y, classes, tuner, options, rem
 
     entered = time.perf_counter()
     options = {"seed": seed, "epochs": None, "lr": None, **options}
-    repeats, trials = 1, []
+    repeats, trials, drawn = 1, [], {}
     if halves:  # the first draw, then a second on fresh halves when the time left holds it and the final fit
         texts = [data.texts[i] for i in positions]
         share = None if remaining is None else remaining / COMPARISON["halves"][1]
         for draw in range(MAX_HALVES_REPEATS):
             left = None if remaining is None else remaining - (time.perf_counter() - entered)
-            if draw and not another_draw_fits(trial_seconds, left):
-                break
+            if draw:  # what the decision to draw again saw (reported, so a single draw says why)
+                drawn = {"trial_seconds": float(trial_seconds),
+                         "seconds_left_after_draw_1": None if left is None else float(left)}
+                if not another_draw_fits(trial_seconds, left):
+                    break
             began = time.perf_counter()
             trials += [_encoder_trial(texts, y, train, val, k, {**options, "time_budget": share},
                                       _labelled(progress, f"comparing with the map, draw {draw + 1}, "
@@ -380,7 +383,8 @@ def _encoder_if_better(ws, data, raw, positions, y, classes, tuner, options, rem
                                       "draws": repeats, "per_split": [float(t) for t in trials] if halves else [],
                                       "map_per_split": [float(m) for m in map_scores]}
     if halves:
-        selection["scores"]["encoder"].update(final_epochs_planned=int(planned), full_schedule_epochs=int(full))
+        selection["scores"]["encoder"].update(final_epochs_planned=int(planned), full_schedule_epochs=int(full),
+                                              **drawn)
     tuner.selection_ = selection
     if out[0] is None:
         short = (f" (within {HALVES_MARGIN:.2f}, but the fine-tuning on all the labels would run only {planned} of "
