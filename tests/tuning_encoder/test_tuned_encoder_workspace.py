@@ -245,6 +245,26 @@ def test_encoder_validation_needs_five_held_out_labels_per_class():
     assert not can_validate_encoder(np.array(["a"] * 100, dtype=object))
 
 
+def test_a_small_class_beside_large_ones_trains_while_the_large_ones_validate():
+    """Rotten Tomatoes at 250 labels: fresh 133, rotten 97 and 20 plot summaries. The large classes carry 92% of
+    the labels, so the encoder validates on a 20% holdout of them and the plot summaries all train; when small
+    classes carry more than 20% (FOLDOC, drug conditions), it does not."""
+    from likewise.evaluation import holdout_split
+    from likewise.ops.tune import HOLDOUT_LABEL_SHARE, can_validate_encoder, encoder_holdout, validating_classes
+
+    y = np.array(["fresh"] * 133 + ["plot"] * 20 + ["rotten"] * 97, dtype=object)
+    assert list(validating_classes(y)) == ["fresh", "rotten"] and can_validate_encoder(y)
+    train, val = encoder_holdout(y, seed=3)
+    assert np.intersect1d(train, val).size == 0 and len(train) + len(val) == len(y)
+    assert set(y[val]) == {"fresh", "rotten"} and np.sum(y[train] == "plot") == 20
+    assert sorted(np.unique(y[val], return_counts=True)[1]) == [19, 27]  # 20% of each large class, stratified
+    many = np.array(["a"] * 60 + ["b"] * 60 + [f"s{i}" for i in range(40) for _ in range(3)], dtype=object)
+    assert len(validating_classes(many)) == 2 and (120 / 240) < HOLDOUT_LABEL_SHARE and not can_validate_encoder(many)
+    every = np.array(["a"] * 40 + ["b"] * 30 + ["c"] * 25, dtype=object)  # every class validates: the plain split
+    for got, want in zip(encoder_holdout(every, seed=5), holdout_split(every, test_size=0.2, seed=5)):
+        assert np.array_equal(got, want)
+
+
 def test_the_encoder_comparison_splits_give_every_scorable_class_two_validation_records():
     from likewise.ops.tune import encoder_comparison_splits
 

@@ -258,10 +258,41 @@ def another_draw_fits(trial_seconds: float, remaining: float | None) -> bool:
     return remaining is None or remaining >= (2 + 2.5) * float(trial_seconds)
 
 
+HOLDOUT_LABEL_SHARE = 0.8
+"""Encoder fine-tuning validates on a 20% holdout when the classes that can hold out
+:data:`MIN_VALIDATION_PER_CLASS` carry at least this share of the labels; the smaller classes then all train
+(their records are never queried in validation, as in the halves). Sentiment-like sets carry a small third class
+(Rotten Tomatoes' plot summaries, drug reviews' neutral ratings: 8-9% of the labels), which otherwise sent them
+to the halves and their three fine-tunings; with many small classes (FOLDOC, drug conditions at 250 labels: the
+large classes hold 40-50%) a holdout of the few large ones would not speak for the labels, so they stay on
+halves."""
+
+
+def validating_classes(y: np.ndarray) -> np.ndarray:
+    """The classes of ``y`` with enough labels to hold out :data:`MIN_VALIDATION_PER_CLASS` in a 20% split."""
+    classes, counts = np.unique(np.asarray(y, dtype=object).astype(str), return_counts=True)
+    return classes[counts * 0.2 >= MIN_VALIDATION_PER_CLASS]
+
+
 def can_validate_encoder(y: np.ndarray) -> bool:
-    """Whether every class of ``y`` has enough labels for encoder fine-tuning's 20% validation split."""
-    counts = np.unique(np.asarray(y, dtype=object).astype(str), return_counts=True)[1]
-    return bool(len(counts) >= 2 and int(counts.min()) * 0.2 >= MIN_VALIDATION_PER_CLASS)
+    """Whether encoder fine-tuning can validate on a 20% holdout of ``y`` (:func:`encoder_holdout`): at least 2
+    classes can hold out :data:`MIN_VALIDATION_PER_CLASS` and they carry :data:`HOLDOUT_LABEL_SHARE` of the
+    labels."""
+    y = np.asarray(y, dtype=object).astype(str)
+    big = np.isin(y, validating_classes(y))
+    return bool(len(validating_classes(y)) >= 2 and big.mean() >= HOLDOUT_LABEL_SHARE)
+
+
+def encoder_holdout(y: np.ndarray, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) positions into ``y`` for encoder fine-tuning: a stratified 20% of the classes that
+    can hold out :data:`MIN_VALIDATION_PER_CLASS` (:func:`validating_classes`) validates, everything else
+    trains. When every class can, this is :func:`~likewise.evaluation.holdout_split` at 20%."""
+    from likewise.evaluation import holdout_split
+
+    y = np.asarray(y, dtype=object).astype(str)
+    members = np.flatnonzero(np.isin(y, validating_classes(y)))
+    val = np.sort(members[holdout_split(y[members], test_size=0.2, seed=seed)[1]])
+    return np.setdiff1d(np.arange(len(y)), val), val
 
 
 def encoder_comparison_splits(y: np.ndarray, *, seed: int, repeats: int = 1) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -273,11 +304,9 @@ def encoder_comparison_splits(y: np.ndarray, *, seed: int, repeats: int = 1) -> 
     methods apart (with 1 record per class it is 0 for every method). ``repeats`` draws the halves that many
     times (2 x ``repeats`` splits; each record validates once per draw). Empty when fewer than 2 classes could
     give validation records."""
-    from likewise.evaluation import holdout_split
-
     y = np.asarray(y, dtype=object).astype(str)
     if can_validate_encoder(y):
-        return [holdout_split(y, test_size=0.2, seed=seed)]
+        return [encoder_holdout(y, seed=seed)]
     rng = np.random.default_rng(seed)
     everyone = np.arange(len(y))
     splits = []
@@ -540,7 +569,6 @@ def _tune_encoder(ws, data, raw, positions, y, classes, options, progress, start
     import tempfile
 
     from likewise.embedding import embed_records
-    from likewise.evaluation import holdout_split
     from likewise.tuning.encoder_finetune import finetune_encoder
 
     if str(raw.encoder).startswith(("vectors:", "hashing:")):
@@ -554,7 +582,7 @@ def _tune_encoder(ws, data, raw, positions, y, classes, options, progress, start
     if split is not None:
         train, val = split
     elif validated:
-        train, val = holdout_split(y, test_size=0.2, seed=seed)
+        train, val = encoder_holdout(y, seed=seed)
     else:  # too few labels per class to tell epochs apart: all of them train, for the fixed schedule
         train, val = np.arange(len(y)), np.arange(0)
     source = (ws.records_info() or {}).get("source", {})
@@ -573,7 +601,10 @@ def _tune_encoder(ws, data, raw, positions, y, classes, options, progress, start
             head, head_scores = head_on_tuned_encoder(labeled_vectors, y, train, val, k=int(options.get("k", 100)),
                                                       seed=seed, progress=progress)
             best = max(head_scores["encoder_top_k"], head_scores["head_top_k"] if head is not None else -1.0)
-            validation = {"strategy": "holdout (20% of the labels)", "records": int(len(val)),
+            others = len(classes) - len(validating_classes(y))
+            validation = {"strategy": "holdout (20% of the labels)" if not others else
+                          f"holdout (20% of the labels of the classes with {5 * MIN_VALIDATION_PER_CLASS}+; "
+                          f"{others} smaller class{'es' if others > 1 else ''} only train)", "records": int(len(val)),
                           "identity_top_k": fit.history[0]["val_top_k"] if fit.history else float("nan"),
                           "trained_top_k": max(h["val_top_k"] for h in fit.history) if fit.history else float("nan"),
                           "head_on_encoder_top_k": head_scores["head_top_k"], "kept_top_k": best}
