@@ -263,6 +263,10 @@ def test_a_small_class_beside_large_ones_trains_while_the_large_ones_validate():
     every = np.array(["a"] * 40 + ["b"] * 30 + ["c"] * 25, dtype=object)  # every class validates: the plain split
     for got, want in zip(encoder_holdout(every, seed=5), holdout_split(every, test_size=0.2, seed=5)):
         assert np.array_equal(got, want)
+    few = np.array(["a"] * 12 + ["b"] * 12 + ["c"] * 30, dtype=object)  # a forced validation, 1 class validates
+    assert list(validating_classes(few)) == ["c"] and not can_validate_encoder(few)
+    for got, want in zip(encoder_holdout(few, seed=5), holdout_split(few, test_size=0.2, seed=5)):
+        assert np.array_equal(got, want)  # every class holds out 20%, as a forced validation did before
 
 
 def test_the_encoder_comparison_splits_give_every_scorable_class_two_validation_records():

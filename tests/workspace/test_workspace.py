@@ -111,6 +111,21 @@ def test_corrupt_manifest_older_schema_and_foreign_folder(tmp_path):
         Workspace.open(tmp_path / "ws")
 
 
+def test_a_folder_another_process_is_creating_a_workspace_in_is_not_foreign(tmp_path):
+    """A second `likewise embed` into a new folder can look while the first holds the lock and writes its
+    manifest (CI saw the temporary file and refused); it opens the folder and waits for the lock instead."""
+    folder = tmp_path / "ws"
+    first = Workspace.open(folder, create=True)
+    with first.writing("embed"):
+        assert first.store is not None  # the label store exists
+        (folder / "objects").mkdir(exist_ok=True)
+        (folder / ".manifest.json.k2x9a1.tmp").write_text("{")  # an atomic write of the manifest, half done
+        assert Workspace.open(folder, create=True).generation == 0
+        (folder / ".notes.txt.k2x9a1.tmp").write_text("x")  # not a name likewise writes
+        with pytest.raises(InputError, match="is not empty and is not a likewise workspace"):
+            Workspace.open(folder, create=True)
+
+
 def _flip(path, at: int = -5) -> None:
     data = bytearray(path.read_bytes())
     data[at] ^= 0xFF

@@ -286,11 +286,15 @@ def can_validate_encoder(y: np.ndarray) -> bool:
 def encoder_holdout(y: np.ndarray, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(train, validation) positions into ``y`` for encoder fine-tuning: a stratified 20% of the classes that
     can hold out :data:`MIN_VALIDATION_PER_CLASS` (:func:`validating_classes`) validates, everything else
-    trains. When every class can, this is :func:`~likewise.evaluation.holdout_split` at 20%."""
+    trains. When every class can, or fewer than 2 can (a validation the user forced on small classes), this
+    is :func:`~likewise.evaluation.holdout_split` at 20% of every class."""
     from likewise.evaluation import holdout_split
 
     y = np.asarray(y, dtype=object).astype(str)
-    members = np.flatnonzero(np.isin(y, validating_classes(y)))
+    big = validating_classes(y)
+    if len(big) < 2:
+        return holdout_split(y, test_size=0.2, seed=seed)
+    members = np.flatnonzero(np.isin(y, big))
     val = np.sort(members[holdout_split(y[members], test_size=0.2, seed=seed)[1]])
     return np.setdiff1d(np.arange(len(y)), val), val
 

@@ -88,6 +88,16 @@ def _refs(value: Any) -> Iterator[str]:
             yield from _refs(v)
 
 
+_OURS = {".lock", STORE_FILE, f"{STORE_FILE}-wal", f"{STORE_FILE}-shm", "objects", ".gitignore", MANIFEST}
+
+
+def _ours(name: str) -> bool:
+    """Whether a file named ``name`` in a folder without a manifest is one a likewise command writes while it
+    creates a workspace there (another process may be creating it at this moment): its lock, label store,
+    objects, manifest, or an atomic write's temporary file (see :func:`~likewise.atomic.atomic_write`)."""
+    return name in _OURS or any(name.startswith(f".{mine}.") and name.endswith(".tmp") for mine in _OURS)
+
+
 def _read_manifest(path: Path) -> dict[str, Any] | None:
     """The manifest at ``path`` (None when there is none), its format and version checked."""
     file = path / MANIFEST
@@ -143,8 +153,7 @@ class Workspace:
             return cls(path, manifest, wait=wait, cache=cache)
         if path.exists() and not path.is_dir():
             raise InputError(f"{path} is a file, not a workspace folder; choose another --workspace")
-        ours = {".lock", STORE_FILE, f"{STORE_FILE}-wal", f"{STORE_FILE}-shm", "objects", ".gitignore"}
-        foreign = [p.name for p in path.iterdir() if p.name not in ours] if path.is_dir() else []
+        foreign = [p.name for p in path.iterdir() if not _ours(p.name)] if path.is_dir() else []
         if foreign and not create:
             raise InputError(f"{path} exists but is not a likewise workspace (no {MANIFEST})")
         if not create:
