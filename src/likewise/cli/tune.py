@@ -40,11 +40,10 @@ def tune_command(method, time_budget, head, loss, reference, k, epochs, lr, batc
     prints every candidate's validation score and keeps the best (the identity when nothing beats it); when
     --time-budget allows, it also fine-tunes the encoder and keeps it if it scores higher than the chosen map
     on the same validation records (a 20% holdout of the classes with 25+ labels when they carry 80% of the
-    labels; otherwise halves of the labels, where it
-    is kept within 0.05 of the map, since half the labels cost the encoder more, when its fit on all the
-    labels can run its whole schedule in the time left). Saves the
-    result in the workspace (safetensors + JSON + a model card with the scores) and writes tuned vectors for
-    every record, labeled or not. The previous head stays intact until the new one is completely saved.
+    labels; otherwise halves of the labels, where it is kept within 0.05 of the map, since half the labels
+    cost the encoder more, when its fit on all the labels can run its whole schedule in the time left). Saves
+    the result in the workspace (safetensors + JSON + a model card with the scores) and writes tuned vectors
+    for every record, labeled or not. The previous head stays intact until the new one is completely saved.
 
     \b
     Example:
