@@ -94,6 +94,7 @@ def test_tuned_vectors_are_the_kept_head_on_the_tuned_encoder_wherever_it_embeds
     assert head is not None and head == plain(result.to_dict()["encoder_head"])
     assert head["kept"] == (head["head_top_k"] > head["encoder_top_k"])
     assert head["records"] == result.validation["records"] == 12
+    assert result.validation["strategy"] == "holdout (20% of the labels)"  # forced: every class holds out 20%
     assert result.validation["kept_top_k"] == max(head["encoder_top_k"], head["head_top_k"] if head["kept"] else -1)
     info = ws.vectors_info("tuned")
     assert info["by"] == "encoder" and info["head"] == head["kept"]

@@ -605,7 +605,8 @@ def _tune_encoder(ws, data, raw, positions, y, classes, options, progress, start
             head, head_scores = head_on_tuned_encoder(labeled_vectors, y, train, val, k=int(options.get("k", 100)),
                                                       seed=seed, progress=progress)
             best = max(head_scores["encoder_top_k"], head_scores["head_top_k"] if head is not None else -1.0)
-            others = len(classes) - len(validating_classes(y))
+            big = len(validating_classes(y))
+            others = len(classes) - big if big >= 2 else 0  # fewer: every class held out 20% (encoder_holdout)
             validation = {"strategy": "holdout (20% of the labels)" if not others else
                           f"holdout (20% of the labels of the classes with {5 * MIN_VALIDATION_PER_CLASS}+; "
                           f"{others} smaller class{'es' if others > 1 else ''} only train)", "records": int(len(val)),
