@@ -283,6 +283,13 @@ def can_validate_encoder(y: np.ndarray) -> bool:
     return bool(len(validating_classes(y)) >= 2 and big.mean() >= HOLDOUT_LABEL_SHARE)
 
 
+def holdout_classes(y: np.ndarray) -> np.ndarray:
+    """The classes of ``y`` that hold out records in :func:`encoder_holdout`: those of
+    :func:`validating_classes` when there are 2 or more, else every class."""
+    big = validating_classes(y)
+    return big if len(big) >= 2 else np.unique(np.asarray(y, dtype=object).astype(str))
+
+
 def encoder_holdout(y: np.ndarray, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(train, validation) positions into ``y`` for encoder fine-tuning: a stratified 20% of the classes that
     can hold out :data:`MIN_VALIDATION_PER_CLASS` (:func:`validating_classes`) validates, everything else
@@ -291,10 +298,7 @@ def encoder_holdout(y: np.ndarray, *, seed: int) -> tuple[np.ndarray, np.ndarray
     from likewise.evaluation import holdout_split
 
     y = np.asarray(y, dtype=object).astype(str)
-    big = validating_classes(y)
-    if len(big) < 2:
-        return holdout_split(y, test_size=0.2, seed=seed)
-    members = np.flatnonzero(np.isin(y, big))
+    members = np.flatnonzero(np.isin(y, holdout_classes(y)))
     val = np.sort(members[holdout_split(y[members], test_size=0.2, seed=seed)[1]])
     return np.setdiff1d(np.arange(len(y)), val), val
 
@@ -605,8 +609,7 @@ def _tune_encoder(ws, data, raw, positions, y, classes, options, progress, start
             head, head_scores = head_on_tuned_encoder(labeled_vectors, y, train, val, k=int(options.get("k", 100)),
                                                       seed=seed, progress=progress)
             best = max(head_scores["encoder_top_k"], head_scores["head_top_k"] if head is not None else -1.0)
-            big = len(validating_classes(y))
-            others = len(classes) - big if big >= 2 else 0  # fewer: every class held out 20% (encoder_holdout)
+            others = len(classes) - len(holdout_classes(y))
             validation = {"strategy": "holdout (20% of the labels)" if not others else
                           f"holdout (20% of the labels of the classes with {5 * MIN_VALIDATION_PER_CLASS}+; "
                           f"{others} smaller class{'es' if others > 1 else ''} only train)", "records": int(len(val)),
