@@ -42,6 +42,15 @@ def _refused(path: Path, exc: OSError) -> InputError:
     return InputError(f"cannot write {path}: {exc.strerror or exc}; choose a writable path")
 
 
+TMP_SUFFIX = ".tmp"
+
+
+def is_temporary_of(name: str, target: str) -> bool:
+    """Whether a file named ``name`` is a temporary file :func:`atomic_write` makes for ``target`` (same
+    folder): ``.<target>.<random>.tmp``, there only until its rename."""
+    return name.startswith(f".{target}.") and name.endswith(TMP_SUFFIX)
+
+
 def atomic_write(path: str | Path, write: Callable[[str], None], *, create_folder: bool = True) -> None:
     """Call ``write(tmp_path)`` then rename the temporary file onto ``path`` (same folder, same filesystem).
 
@@ -51,7 +60,7 @@ def atomic_write(path: str | Path, write: Callable[[str], None], *, create_folde
         raise InputError(f"cannot write {path}: the folder {path.parent} does not exist; create it first")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
         os.close(fd)
     except OSError as exc:
         raise _refused(path, exc) from exc

@@ -291,9 +291,9 @@ def holdout_classes(y: np.ndarray) -> np.ndarray:
 
 
 def encoder_holdout(y: np.ndarray, *, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(train, validation) positions into ``y`` for encoder fine-tuning: a stratified 20% of the classes that
-    can hold out :data:`MIN_VALIDATION_PER_CLASS` (:func:`validating_classes`) validates, everything else
-    trains. When every class can, or fewer than 2 can (a validation the user forced on small classes), this
+    """(train, validation) positions into ``y`` for encoder fine-tuning: a stratified 20% of
+    :func:`holdout_classes` validates, everything else trains. When every class can hold out
+    :data:`MIN_VALIDATION_PER_CLASS`, or fewer than 2 can (a validation the user forced on small classes), this
     is :func:`~likewise.evaluation.holdout_split` at 20% of every class."""
     from likewise.evaluation import holdout_split
 

@@ -33,7 +33,7 @@ from typing import Any, Literal
 import numpy as np
 
 from likewise import __version__
-from likewise.atomic import atomic_write_text
+from likewise.atomic import atomic_write_text, is_temporary_of
 from likewise.cache import EmbeddingCache, default_cache_dir
 from likewise.errors import InputError
 from likewise.records.dataset import Dataset, LoadSummary
@@ -95,7 +95,7 @@ def _ours(name: str) -> bool:
     """Whether a file named ``name`` in a folder without a manifest is one a likewise command writes while it
     creates a workspace there (another process may be creating it at this moment): its lock, label store,
     objects, manifest, or an atomic write's temporary file (see :func:`~likewise.atomic.atomic_write`)."""
-    return name in _OURS or any(name.startswith(f".{mine}.") and name.endswith(".tmp") for mine in _OURS)
+    return name in _OURS or any(is_temporary_of(name, mine) for mine in _OURS)
 
 
 def _read_manifest(path: Path) -> dict[str, Any] | None:
